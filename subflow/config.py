@@ -1,0 +1,150 @@
+"""Configuration: dataclasses with defaults, loaded from TOML, overridden by flags.
+
+``configs/default.toml`` names and explains every value below; keep the two in
+step (a test checks they agree).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration file or flag is wrong; the message says which and why."""
+
+
+@dataclass
+class SourceConfig:
+    threads: int = 0  # decoder threads; 0 lets FFmpeg choose (one per core)
+    thread_type: str = "AUTO"  # "AUTO" (frame+slice), "FRAME", "SLICE" or "NONE"
+    options: dict[str, str] = field(default_factory=dict)  # extra FFmpeg demuxer options
+
+
+@dataclass
+class RegionConfig:
+    band: str = "bottom"  # "bottom", "top", "both", "auto", or "x0,y0,x1,y1" (fractions or pixels)
+    bottom: float = 0.25  # height of the bottom band as a fraction of the frame
+    top: float = 0.2  # height of the top band as a fraction of the frame
+    auto_samples: int = 48  # frames sampled by --region auto
+    auto_min_share: float = 0.02  # a band is kept by auto if text shows in this share of the samples
+
+
+@dataclass
+class DetectorConfig:
+    scale: int = 2  # analyse every scale-th pixel of the band (1 = full resolution)
+    bright_min: int = 170  # stroke pixels are at least this bright (0-255)
+    contrast_min: int = 50  # and this much brighter than their surroundings
+    stroke_max: int = 9  # widest stroke, in full-resolution pixels
+    dark_text: bool = False  # also detect dark text on bright plates
+    min_text_pixels: float = 0.002  # share of the band that must be stable strokes to count as text
+    persist_frames: int = 3  # strokes must stay this many frames to count (filters moving backgrounds)
+    lost_threshold: float = 0.35  # the text changed when this share of its strokes is gone
+    gain_threshold: float = 0.35  # or when this much new stable stroke area appeared
+    sample_every: int = 1  # 1 = every frame (frame-exact); N = look at every Nth frame (faster, coarser)
+    reads_per_segment: int = 2  # frames of each unchanged stretch sent to OCR (first stable, last)
+
+
+@dataclass
+class RecognizerConfig:
+    engine: str = "rapid"
+    task: str = "recognize"  # "recognize" or "translate"
+    target: str = "en"  # translation target language
+    batch_size: int = 0  # crops per engine call; 0 = the engine's own preference
+    max_wait_ms: float = 20.0  # how long a partial batch waits for more crops
+    min_confidence: float = 0.5  # reads below this are retried on another frame when one is left
+
+
+@dataclass
+class MergerConfig:
+    similarity: float = 0.8  # reads at least this similar (0-1) are the same line
+    max_gap: float = 0.0  # join equal text across a blank gap up to this long (seconds)
+    min_duration: float = 0.1  # drop cues shorter than this (seconds)
+
+
+@dataclass
+class OutputConfig:
+    format: str = ""  # "srt", "vtt", "ass", "jsonl"; empty = from the output file's suffix
+
+
+@dataclass
+class Config:
+    source: SourceConfig = field(default_factory=SourceConfig)
+    region: RegionConfig = field(default_factory=RegionConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
+    merger: MergerConfig = field(default_factory=MergerConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    engines: dict[str, dict[str, Any]] = field(default_factory=dict)  # [engines.NAME] tables, as given
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> "Config":
+        """Defaults, then the TOML file (if any), then ``{"section.key": value}`` overrides."""
+        config = cls()
+        if path is not None:
+            try:
+                data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise ConfigError(f"config file not found: {path}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"cannot read config file {path}: {exc}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+            config.update(data, origin=str(path))
+        for key, value in (overrides or {}).items():
+            section, _, name = key.partition(".")
+            config.update({section: {name: value}}, origin="command line")
+        return config
+
+    def update(self, data: dict[str, Any], origin: str = "config") -> None:
+        """Merge nested ``{section: {key: value}}`` into this config, checking names and types."""
+        for section_name, values in data.items():
+            if section_name == "engines":
+                if not isinstance(values, dict):
+                    raise ConfigError(f"{origin}: [engines] must be a table of engine tables")
+                for engine_name, table in values.items():
+                    self.engines.setdefault(engine_name, {}).update(table)
+                continue
+            section = getattr(self, section_name, None)
+            if section is None or not dataclasses.is_dataclass(section):
+                raise ConfigError(f"{origin}: unknown section [{section_name}]")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{origin}: [{section_name}] must be a table")
+            fields = {f.name: f for f in dataclasses.fields(section)}
+            for key, value in values.items():
+                if key not in fields:
+                    raise ConfigError(f"{origin}: unknown setting {section_name}.{key}")
+                setattr(section, key, _coerce(getattr(section, key), value, f"{section_name}.{key}", origin))
+
+    def engine_options(self, name: str | None = None) -> dict[str, Any]:
+        return dict(self.engines.get(name or self.recognizer.engine, {}))
+
+
+def _coerce(current: Any, value: Any, key: str, origin: str) -> Any:
+    """Give ``value`` the type of the default it replaces, or say clearly why not."""
+    kind = type(current)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return value.lower() in {"1", "true", "yes", "on"}
+    elif kind in (int, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if kind is int and float(value) != int(value):
+                raise ConfigError(f"{origin}: {key} must be a whole number, got {value!r}")
+            return kind(value)
+        if isinstance(value, str):
+            try:
+                return kind(float(value)) if kind is float else int(value)
+            except ValueError:
+                pass
+    elif kind is str:
+        return str(value)
+    elif kind is dict and isinstance(value, dict):
+        return dict(value)
+    else:
+        return value
+    raise ConfigError(f"{origin}: {key} must be {kind.__name__}, got {value!r}")
