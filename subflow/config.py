@@ -71,6 +71,24 @@ class OutputConfig:
 
 
 @dataclass
+class LiveConfig:
+    queue: int = 4  # frames buffered between the decoder and the pipeline; when full the oldest is dropped
+    decoder_threads: int = 2  # explicit decoder threads for live input (frame threading delays by threads-1 frames)
+    transport: str = "tcp"  # RTSP transport: "tcp" or "udp"
+    timeout: float = 5.0  # seconds without data before a network source counts as dropped
+    backoff_min: float = 0.5  # first reconnect delay (seconds), doubled per failed attempt
+    backoff_max: float = 10.0  # longest reconnect delay (seconds)
+
+
+@dataclass
+class ServerConfig:
+    ring: int = 1000  # final cues kept for clients that resume with ?since=SEQ
+    client_queue: int = 64  # messages queued per client; partials are dropped first, then the client is closed (1013)
+    ping_interval: float = 20.0  # WebSocket keepalive ping (seconds); 0 turns it off
+    max_message: int = 4096  # largest message a client may send (bytes)
+
+
+@dataclass
 class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     region: RegionConfig = field(default_factory=RegionConfig)
@@ -78,6 +96,8 @@ class Config:
     recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
     merger: MergerConfig = field(default_factory=MergerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
     engines: dict[str, dict[str, Any]] = field(default_factory=dict)  # [engines.NAME] tables, as given
 
     @classmethod
