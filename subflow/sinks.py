@@ -95,6 +95,20 @@ class Format(ABC):
         return 0
 
 
+_SRT_INDEX = re.compile(srt.RGX_INDEX + r"\s*")
+_SRT_TIMESTAMP = re.compile(srt.RGX_TIMESTAMP)
+
+
+def _guard_index_lines(lines: list[str]) -> list[str]:
+    """A line that is only a number followed by one that starts like a time
+    ("2" then "10:30:00 PM") reads as the start of the next SRT block; a
+    zero-width space after the number keeps it text."""
+    return [
+        line + "\u200b" if _SRT_INDEX.fullmatch(line) and _SRT_TIMESTAMP.match(nxt) else line
+        for line, nxt in zip(lines, lines[1:] + [""])
+    ]
+
+
 class SrtFormat(Format):
     """SubRip; top cues carry the ``{\\an8}`` tag that players understand."""
 
@@ -104,6 +118,7 @@ class SrtFormat(Format):
         lines = _visible_lines(cue.lines)
         if not lines:
             return None
+        lines = _guard_index_lines(lines)
         if cue.region == "top":
             lines[0] = "{\\an8}" + lines[0]
         start = _ms(cue.start)
