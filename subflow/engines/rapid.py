@@ -1,0 +1,214 @@
+"""The default engine: PP-OCR models run by rapidocr on onnxruntime, on the CPU, offline.
+
+rapidocr's plain pipeline runs a DB text detector on every image, upscaled to
+736 px on its short side, then a direction classifier, then the recogniser.
+For subtitle bands that is mostly wasted work: the lines are horizontal and
+the stroke mask already says where they are. So this engine finds the lines
+itself (:mod:`subflow.lines`), cuts them out, and sends all line crops of a
+batch to the recogniser in one call. The DB detector is still there, at a
+modest resolution, for crops where the cheap finder sees nothing or reads
+badly (``detect = "auto"``), or for everything (``detect = "model"``).
+
+Only the models inside the rapidocr wheel are used (PP-OCRv6 small det and
+rec; the rec model reads Chinese, English, Japanese and Latin-script
+languages, and carries its dictionary), given by path so that rapidocr never
+tries to download anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..lines import LineParams, find_lines, group_into_lines
+from ..records import Box, Recognition, Task
+from ..textmask import MaskParams
+from .base import Engine, EngineError
+
+DETECT_MODES = ("lines", "model", "auto")
+
+# A space between two CJK characters (or CJK punctuation) is an OCR artefact, never text.
+_CJK = r"\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_SPACE = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
+
+
+@dataclass(frozen=True)
+class RapidOptions:
+    """``[engines.rapid]`` settings."""
+
+    threads: int = 0  # onnxruntime threads per model call; 0 = one per core
+    detect: str = "auto"  # "lines" (stroke-mask line finder), "model" (DB detector) or "auto" (lines, model when unsure)
+    min_line_confidence: float = 0.5  # lines read below this are dropped as clutter
+    fallback_below: float = 0.85  # auto: crops whose weakest line reads below this are re-detected by the model
+    det_side: int = 960  # the DB detector sees crops scaled down to at most this many pixels wide
+    rec_batch: int = 8  # line crops per onnxruntime call (similar widths are batched together)
+    dark_text: bool = False  # also find dark text on bright plates
+    rec_model: str = ""  # path of a PP-OCR rec .onnx with an embedded dictionary; "" = the wheel's PP-OCRv6 small
+    det_model: str = ""  # path of a PP-OCR det .onnx; "" = the wheel's PP-OCRv6 small
+
+    @classmethod
+    def parse(cls, options: dict[str, Any]) -> "RapidOptions":
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values = {}
+        for key, value in options.items():
+            if key not in fields:
+                raise EngineError(f"unknown [engines.rapid] option {key!r}; known: {', '.join(fields)}")
+            kind = type(fields[key].default)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (isinstance(value, kind) and (kind is bool or not isinstance(value, bool))) and not (
+                kind is float and number
+            ):
+                raise EngineError(f"[engines.rapid] {key} must be {kind.__name__}, got {value!r}")
+            values[key] = kind(value)
+        parsed = cls(**values)
+        if parsed.detect not in DETECT_MODES:
+            raise EngineError(f"[engines.rapid] detect must be one of {', '.join(DETECT_MODES)}, got {parsed.detect!r}")
+        return parsed
+
+
+class RapidEngine(Engine):
+    """rapidocr recognition on lines found by the stroke mask (or by its DB detector)."""
+
+    name = "rapid"
+    max_batch = 8
+    max_inflight = 1  # onnxruntime already uses every core; parallel calls would only contend
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.settings = RapidOptions.parse(options)
+        mask = MaskParams(stroke_max=15, dark_text=self.settings.dark_text)
+        self.line_params = LineParams(mask=mask, dark_max=0 if self.settings.dark_text else LineParams.dark_max)
+        self._ocr = None
+        self._lock = threading.Lock()  # one model call at a time; also guards the lazy load
+
+    async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
+        if task.kind != "recognize":
+            raise EngineError(
+                f"the rapid engine only reads text; task {task.kind!r} needs a VLM engine (e.g. --engine hunyuan)"
+            )
+        return await asyncio.to_thread(self.read, list(crops))
+
+    def read(self, crops: list[np.ndarray]) -> list[Recognition]:
+        """Synchronous :meth:`recognize` (for benchmarks and non-async callers)."""
+        with self._lock:
+            mode = self.settings.detect
+            boxes = [self._find(crop, "model" if mode == "model" else "lines") for crop in crops]
+            results = self._read_lines(crops, boxes)
+            if mode == "auto":
+                unsure = [i for i, r in enumerate(results) if not _blank(crops[i]) and _weak(r, self.settings)]
+                if unsure:
+                    again = self._read_lines([crops[i] for i in unsure], [self._find(crops[i], "model") for i in unsure])
+                    for i, result in zip(unsure, again):
+                        if result.lines and (not results[i].lines or result.confidence > results[i].confidence):
+                            results[i] = result
+            return results
+
+    def describe(self) -> str:
+        rec = Path(self.settings.rec_model).name if self.settings.rec_model else "PP-OCRv6 small"
+        threads = self.settings.threads or os.cpu_count()
+        return f"rapid ({rec} rec, detect={self.settings.detect}, {threads} threads)"
+
+    async def aclose(self) -> None:
+        with self._lock:
+            self._ocr = None
+
+    def _find(self, crop: np.ndarray, how: str) -> list[Box]:
+        """Line boxes of one crop, by the stroke-mask finder or by the DB detector."""
+        if _blank(crop):
+            return []
+        if how == "lines":
+            return find_lines(crop, self.line_params)
+        height, width = crop.shape[:2]
+        result = self._model()(np.ascontiguousarray(crop[:, :, ::-1]), use_det=True, use_cls=False, use_rec=False)
+        if result.boxes is None or len(result.boxes) == 0:
+            return []
+        words = []
+        for quad in np.asarray(result.boxes):
+            x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+            x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+            words.append(Box(max(0, x0), max(0, y0), min(width, x1), min(height, y1)))
+        return group_into_lines(words)
+
+    def _read_lines(self, crops: list[np.ndarray], boxes: list[list[Box]]) -> list[Recognition]:
+        """Recognise every line of every crop in one batched call and assemble per-crop answers."""
+        line_images = [
+            np.ascontiguousarray(crop[b.y0 : b.y1, b.x0 : b.x1, ::-1])  # rapidocr wants BGR
+            for crop, crop_boxes in zip(crops, boxes)
+            for b in crop_boxes
+            if b.width > 0 and b.height > 0
+        ]
+        reads: list[tuple[str, float]] = []
+        if line_images:
+            output = self._model().recognize_txt(line_images)
+            reads = list(zip(output.txts, output.scores))
+        results, start = [], 0
+        for crop_boxes in boxes:
+            count = sum(1 for b in crop_boxes if b.width > 0 and b.height > 0)
+            lines = [
+                (text, score)
+                for text, score in (( _clean(t), float(s)) for t, s in reads[start : start + count])
+                if text and score >= self.settings.min_line_confidence
+            ]
+            start += count
+            if lines:
+                results.append(Recognition(tuple(t for t, _ in lines), min(s for _, s in lines)))
+            else:
+                results.append(Recognition((), 0.0))
+        return results
+
+    def _model(self):
+        """The rapidocr pipeline object, built on first use (callers hold ``self._lock``)."""
+        if self._ocr is None:
+            self._ocr = _build(self.settings)
+        return self._ocr
+
+
+def _build(settings: RapidOptions):
+    try:
+        import rapidocr
+        from rapidocr import RapidOCR
+    except ImportError as exc:
+        raise EngineError(f"the rapid engine needs rapidocr and onnxruntime: {exc}") from exc
+    shipped = Path(rapidocr.__file__).parent / "models"
+    det = Path(settings.det_model) if settings.det_model else shipped / "PP-OCRv6_det_small.onnx"
+    rec = Path(settings.rec_model) if settings.rec_model else shipped / "PP-OCRv6_rec_small.onnx"
+    for path in (det, rec):
+        if not path.is_file():
+            raise EngineError(f"OCR model not found: {path} (reinstall rapidocr>=3.10 or fix [engines.rapid])")
+    params: dict[str, Any] = {
+        "Global.log_level": "error",
+        "Global.use_cls": False,
+        "Det.model_path": str(det),
+        "Rec.model_path": str(rec),
+        "Rec.rec_batch_num": settings.rec_batch,
+        "Det.limit_type": "max",
+        "Det.limit_side_len": settings.det_side,
+    }
+    if settings.threads > 0:
+        params["EngineConfig.onnxruntime.intra_op_num_threads"] = settings.threads
+        params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
+    return RapidOCR(params=params)
+
+
+def _blank(crop: np.ndarray) -> bool:
+    """Nothing to read: an empty array, or no contrast at all."""
+    return crop.size == 0 or int(crop.max()) - int(crop.min()) < 24
+
+
+def _weak(result: Recognition, settings: RapidOptions) -> bool:
+    return not result.lines or result.confidence < settings.fallback_below
+
+
+def _clean(text: str) -> str:
+    """Whitespace fixes only: trim, collapse runs, drop spaces between CJK characters."""
+    return _CJK_SPACE.sub("", " ".join(text.split()))

@@ -1,0 +1,165 @@
+"""Where the text lines of a subtitle band crop are, found cheaply.
+
+A neural text detector costs more than recognising the lines it finds, yet
+subtitle lines are easy: horizontal rows of bright, high-contrast strokes,
+nearly always with a dark outline or shadow. So the stroke mask
+(:mod:`subflow.textmask`) is cut into connected components; components that
+cannot be glyph parts are dropped (specks, blobs taller than a line, long thin
+lines, and, when outlines are asked for, bright shapes with no dark rim);
+the rest are chained into lines by vertical overlap and horizontal proximity,
+the way a reader's eye does. Chaining components instead of projecting the
+whole crop keeps clutter elsewhere in the band from merging lines or widening
+them. What still slips through is caught downstream by the recogniser's low
+confidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .records import Box
+from .textmask import MaskParams, stroke_mask
+
+
+@dataclass(frozen=True)
+class LineParams:
+    """Tuning of the line finder; lengths in pixels of the crop."""
+
+    mask: MaskParams = field(default_factory=lambda: MaskParams(stroke_max=15))
+    min_height: int = 8  # a text line is at least this tall
+    max_height: float = 0.7  # glyph parts are at most this share of the crop height
+    min_area: int = 4  # stroke components smaller than this are specks
+    min_fill: float = 0.12  # components bigger than a glyph fill at least this share of their box
+    dark_max: int = 90  # outline pixels are at most this bright; 0 = do not require an outline
+    outline_share: float = 0.4  # share of a component's rim that must touch outline pixels
+    word_gap: float = 1.5  # components further apart than this x line height are not one line
+    min_share: float = 0.1  # lines with less than this share of the richest line's strokes are clutter
+    pad_y: float = 0.25  # box padding above and below, x line height (the recogniser wants margins)
+    pad_x: float = 0.5  # box padding left and right, x line height
+
+
+def find_lines(rgb: np.ndarray, params: LineParams = LineParams()) -> list[Box]:
+    """Boxes of the text lines in an RGB band crop, top to bottom (empty when none)."""
+    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    return lines_in_mask(stroke_mask(luma, params.mask), params, luma=luma)
+
+
+def lines_in_mask(mask: np.ndarray, params: LineParams = LineParams(), luma: np.ndarray | None = None) -> list[Box]:
+    """Line boxes of a boolean stroke mask; with ``luma``, glyphs must also have a dark rim."""
+    height, width = mask.shape
+    parts = _glyph_parts(mask, params, luma)
+    if not parts:
+        return []
+    lines = _stack_fragments(_chain(parts, params.word_gap), params.min_height)
+    masses = [sum(mass for box, mass in parts if _inside(box, line)) for line in lines]
+    richest = max(masses)
+    kept = [
+        line
+        for line, mass in zip(lines, masses)
+        if line.height >= params.min_height and mass >= params.min_share * richest
+    ]
+    return [_padded(line, params, width, height) for line in sorted(kept, key=lambda b: (b.y0, b.x0))]
+
+
+def group_into_lines(boxes: Iterable[Box], word_gap: float = 1.5) -> list[Box]:
+    """Join word boxes (e.g. from a text detector) into line boxes, top to bottom."""
+    return sorted(_chain([(box, 0) for box in boxes], word_gap), key=lambda b: (b.y0, b.x0))
+
+
+def _glyph_parts(mask: np.ndarray, params: LineParams, luma: np.ndarray | None) -> list[tuple[Box, int]]:
+    """Boxes and pixel counts of the mask's components that can be parts of glyphs."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    x, y, w, h, area = (stats[1:, k] for k in range(5))
+    keep = (area >= params.min_area) & (h <= params.max_height * mask.shape[0])
+    if not keep.any():
+        return []
+    glyph = np.median(h[keep])
+    keep &= ~((area < params.min_fill * w * h) & (np.maximum(w, h) > 2 * glyph))  # long thin lines
+    if luma is not None and params.dark_max > 0:
+        keep &= _outlined(mask, labels, count, luma, params)
+    return [
+        (Box(int(x[i]), int(y[i]), int(x[i] + w[i]), int(y[i] + h[i])), int(area[i])) for i in np.flatnonzero(keep)
+    ]
+
+
+def _outlined(mask: np.ndarray, labels: np.ndarray, count: int, luma: np.ndarray, params: LineParams) -> np.ndarray:
+    """Per component: does enough of its rim touch dark pixels (an outline or shadow)?"""
+    near_dark = cv2.dilate((luma <= params.dark_max).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    rim = mask & ~(cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    rim_labels = labels[rim]
+    total = np.bincount(rim_labels, minlength=count)[1:]
+    dark = np.bincount(rim_labels, weights=near_dark[rim], minlength=count)[1:]
+    return dark >= params.outline_share * np.maximum(total, 1)
+
+
+def _chain(parts: Sequence[tuple[Box, int]], word_gap: float) -> list[Box]:
+    """Union boxes of parts linked by vertical overlap and a small horizontal gap (union-find)."""
+    boxes = [box for box, _ in parts]
+    parent = list(range(len(boxes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    order = sorted(range(len(boxes)), key=lambda i: boxes[i].x0)
+    reach = word_gap * max(box.height for box in boxes)
+    for n, i in enumerate(order):
+        a = boxes[i]
+        for j in order[n + 1 :]:
+            b = boxes[j]
+            if b.x0 - a.x1 > reach:
+                break  # sorted by x0: every later box is further away still
+            close = b.x0 - a.x1 <= word_gap * max(a.height, b.height)
+            if close and _vertical_overlap(a, b) >= 0.5 * min(a.height, b.height):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[Box]] = {}
+    for i, box in enumerate(boxes):
+        groups.setdefault(root(i), []).append(box)
+    return [_union(group) for group in groups.values()]
+
+
+def _stack_fragments(lines: list[Box], min_height: int) -> list[Box]:
+    """Join lines thinner than ``min_height`` (the strokes of 三, a lone dash) to the nearest line
+    above or below that overlaps them horizontally and is close, repeatedly."""
+    lines = list(lines)
+    while True:
+        for i, thin in enumerate(lines):
+            if thin.height >= min_height:
+                continue
+            near = [
+                (max(other.y0 - thin.y1, thin.y0 - other.y1), j)
+                for j, other in enumerate(lines)
+                if j != i and min(thin.x1, other.x1) > max(thin.x0, other.x0)
+            ]
+            near = [(gap, j) for gap, j in near if gap <= 2 * min_height]
+            if near:
+                _, j = min(near)
+                merged = _union([thin, lines[j]])
+                lines = [line for k, line in enumerate(lines) if k not in (i, j)] + [merged]
+                break
+        else:
+            return lines
+
+
+def _padded(box: Box, params: LineParams, width: int, height: int) -> Box:
+    dy = round(params.pad_y * box.height)
+    dx = round(params.pad_x * box.height)
+    return Box(max(0, box.x0 - dx), max(0, box.y0 - dy), min(width, box.x1 + dx), min(height, box.y1 + dy))
+
+
+def _union(boxes: Sequence[Box]) -> Box:
+    return Box(min(b.x0 for b in boxes), min(b.y0 for b in boxes), max(b.x1 for b in boxes), max(b.y1 for b in boxes))
+
+
+def _inside(inner: Box, outer: Box) -> bool:
+    return outer.x0 <= inner.x0 and outer.y0 <= inner.y0 and inner.x1 <= outer.x1 and inner.y1 <= outer.y1
+
+
+def _vertical_overlap(a: Box, b: Box) -> int:
+    return max(0, min(a.y1, b.y1) - max(a.y0, b.y0))
