@@ -40,7 +40,7 @@ class DetectorConfig:
     contrast_min: int = 50  # and this much brighter than their surroundings
     stroke_max: int = 9  # widest stroke, in full-resolution pixels
     dark_text: bool = False  # also detect dark text on bright plates
-    min_text_pixels: float = 0.002  # share of the band that must be stable strokes to count as text
+    min_text_pixels: float = 0.0005  # share of the band that must be stable strokes to count as text
     persist_frames: int = 3  # strokes must stay this many frames to count (filters moving backgrounds)
     lost_threshold: float = 0.35  # the text changed when this share of its strokes is gone
     gain_threshold: float = 0.35  # or when this much new stable stroke area appeared

@@ -1,0 +1,231 @@
+"""Change detection: split a band's frames into stretches of unchanged text.
+
+Per frame the detector computes a stroke mask of the band (see
+:mod:`subflow.textmask`) at reduced resolution. Strokes that stay put for
+``persist_frames`` frames are text; moving backgrounds do not survive that
+test, and a scene cut behind a subtitle leaves its strokes in place. A
+stretch ("segment") holds a reference mask ``R`` of its text and ends at
+the first frame where a large share of ``R`` is gone (confirmed by the next
+frame, so a one-frame dropout does not split a cue), or where enough new
+stable strokes appear (a line added or replaced without a blank).
+
+The detector looks ``persist_frames - 1`` frames ahead, so it reports each
+frame that many frames late; start and end times are still exact frame times.
+It sends frames to OCR only inside segments: a blank band costs no OCR call.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .config import DetectorConfig
+from .records import Box
+from .region import Band
+from .source import Frame, luma_rows
+from .textmask import MaskParams, stroke_mask
+
+
+@dataclass
+class SegmentOpened:
+    segment: int
+    band: Band
+    start: float
+    wall: float
+    box: Box  # where the text strokes sit, full-frame pixels
+
+
+@dataclass
+class Shot:
+    """A frame of an open segment to read."""
+
+    segment: int
+    band: Band
+    frame: Frame
+    first: bool  # the segment's first shot; later ones are read only if needed
+
+
+@dataclass
+class SegmentClosed:
+    segment: int
+    band: Band
+    end: float  # time of the first frame without the segment's text
+    wall: float
+
+
+@dataclass
+class BandBlank:
+    """The band holds no text from ``time`` on."""
+
+    band: Band
+    time: float
+    wall: float
+
+
+Event = SegmentOpened | Shot | SegmentClosed | BandBlank
+
+_KERNEL = np.ones((3, 3), np.uint8)
+
+
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """The mask dilated by two pixels: strokes count as the same when they moved that little."""
+    return cv2.dilate(mask, _KERNEL, iterations=2)
+
+
+@dataclass
+class _Look:
+    frame: Frame
+    mask: np.ndarray  # stroke mask, uint8 0/1
+    grown: np.ndarray  # mask dilated by one pixel (tolerates compression jitter)
+
+
+class Detector:
+    """Turns the frames of one band into segment events (see module doc)."""
+
+    _next_segment = 0  # segment ids are unique across bands and detectors of a process
+
+    def __init__(self, band: Band, config: DetectorConfig) -> None:
+        self.band = band
+        self.config = config
+        self.step = max(1, config.scale)
+        box = band.box
+        self.params = MaskParams(
+            bright_min=config.bright_min,
+            contrast_min=config.contrast_min,
+            stroke_max=max(3, (config.stroke_max // self.step) | 1),
+            dark_text=config.dark_text,
+        )
+        area = len(range(box.y0, box.y1, self.step)) * len(range(box.x0, box.x1, self.step))
+        self.min_pixels = max(4, int(config.min_text_pixels * area))
+        self.persist = max(1, config.persist_frames)
+        self._window: deque[_Look] = deque()
+        self._segment: int | None = None
+        self._reference: np.ndarray | None = None  # the open segment's text strokes
+        self._reference_size = 0
+        self._background: np.ndarray | None = None  # stable strokes that are not text (static scenery)
+        self._known: np.ndarray | None = None  # text and background, grown: strokes that are not new
+        self._refine_left = 0
+        self._last: _Look | None = None  # the last frame judged, for the segment's closing shot
+        self._last_shot_index = -1
+        self._blank_reported = False
+        self._previous_time: float | None = None
+        self._frame_gap = 0.04
+
+    def push(self, frame: Frame) -> Iterator[Event]:
+        """Feed one frame; yields the events it settles (for a frame ``persist_frames - 1`` back)."""
+        if self._previous_time is not None:
+            self._frame_gap = max(1e-3, frame.time - self._previous_time)
+        self._previous_time = frame.time
+        luma = luma_rows(frame.image, self.band.box.y0, self.band.box.y1, self.band.box.x0, self.band.box.x1, self.step)
+        mask = stroke_mask(luma, self.params).view(np.uint8)
+        if self._background is None:
+            self._background = np.zeros_like(mask)
+        self._window.append(_Look(frame, mask, cv2.dilate(mask, _KERNEL)))
+        if len(self._window) >= self.persist:
+            yield from self._judge()
+            self._last = self._window.popleft()
+
+    def finish(self) -> Iterator[Event]:
+        """End of input: settle the frames still in the window and close an open segment."""
+        while self._window:
+            yield from self._judge()
+            self._last = self._window.popleft()
+        if self._segment is not None and self._last is not None:
+            end = self._last.frame.time + self._frame_gap
+            yield from self._close(end, self._last.frame.wall)
+
+    def _judge(self) -> Iterator[Event]:
+        """Decide about the oldest frame of the window, using the frames after it."""
+        look = self._window[0]
+        t, wall = look.frame.time, look.frame.wall
+        if self._segment is not None:
+            if self._gone(0) and (len(self._window) < 2 or self._gone(1)):
+                yield from self._close(t, wall)  # and see below whether new text starts on this frame
+            else:
+                core = self._core()
+                new = cv2.bitwise_and(core, 1 - self._known)
+                if cv2.countNonZero(new) >= self._gain_pixels():
+                    # Text was added: what was there before (old text too) is background for the new text.
+                    self._background = cv2.bitwise_or(self._background, cv2.bitwise_and(core, self._known))
+                    yield from self._close(t, wall)
+                    yield from self._open(new, look)
+                else:
+                    self._refine(look)
+                return
+        core = self._core()
+        self._forget_background(look)
+        text = cv2.bitwise_and(core, 1 - _grow(self._background))
+        if cv2.countNonZero(text) >= self.min_pixels:
+            yield from self._open(text, look)
+        elif not self._blank_reported:
+            self._blank_reported = True
+            yield BandBlank(self.band, t, wall)
+
+    def _forget_background(self, look: _Look) -> None:
+        """Drop the background memory once most of it has left the picture (a scene cut).
+
+        The memory is a union, so strokes hidden for a while by something
+        passing in front are still known when they reappear.
+        """
+        remembered = cv2.countNonZero(self._background)
+        if remembered and cv2.countNonZero(cv2.bitwise_and(self._background, look.grown)) < 0.8 * remembered:
+            self._background = cv2.bitwise_and(self._background, look.grown)
+
+    def _gain_pixels(self) -> int:
+        """New stable stroke area that means text was added (capped, so a large background reference can't hide it)."""
+        return max(self.min_pixels, int(self.config.gain_threshold * min(self._reference_size, 10 * self.min_pixels)))
+
+    def _gone(self, offset: int) -> bool:
+        """True when most of the segment's text is missing from window frame ``offset``."""
+        kept = cv2.countNonZero(cv2.bitwise_and(self._reference, self._window[offset].grown))
+        return kept < (1.0 - self.config.lost_threshold) * self._reference_size
+
+    def _core(self) -> np.ndarray:
+        """Strokes of the oldest window frame that persist through the rest of the window."""
+        core = self._window[0].mask
+        for look in list(self._window)[1 : self.persist]:
+            core = cv2.bitwise_and(core, look.grown)
+        return core
+
+    def _open(self, core: np.ndarray, look: _Look) -> Iterator[Event]:
+        Detector._next_segment += 1
+        self._segment = Detector._next_segment
+        self._set_reference(core)
+        self._refine_left = 2 * self.persist
+        self._blank_reported = False
+        yield SegmentOpened(self._segment, self.band, look.frame.time, look.frame.wall, self._text_box(core))
+        # Read the newest frame of the window: the text has been on screen longest there.
+        newest = self._window[min(len(self._window), self.persist) - 1]
+        self._last_shot_index = newest.frame.index
+        yield Shot(self._segment, self.band, newest.frame, first=True)
+
+    def _close(self, end: float, wall: float) -> Iterator[Event]:
+        assert self._segment is not None
+        if self.config.reads_per_segment > 1 and self._last is not None and self._last.frame.index > self._last_shot_index:
+            yield Shot(self._segment, self.band, self._last.frame, first=False)
+        yield SegmentClosed(self._segment, self.band, end, wall)
+        self._segment = None
+        self._reference = None
+
+    def _refine(self, look: _Look) -> None:
+        """Early in a segment, drop reference pixels that were background, not text."""
+        if self._refine_left <= 0:
+            return
+        self._refine_left -= 1
+        refined = cv2.bitwise_and(self._reference, look.grown)
+        if cv2.countNonZero(refined) >= self.min_pixels:
+            self._set_reference(refined)
+
+    def _set_reference(self, mask: np.ndarray) -> None:
+        self._reference = mask
+        self._reference_size = max(1, cv2.countNonZero(mask))
+        self._known = _grow(cv2.bitwise_or(mask, self._background))
+
+    def _text_box(self, mask: np.ndarray) -> Box:
+        x, y, w, h = cv2.boundingRect(mask)
+        box, s = self.band.box, self.step
+        return Box(box.x0 + x * s, box.y0 + y * s, min(box.x1, box.x0 + (x + w) * s), min(box.y1, box.y0 + (y + h) * s))

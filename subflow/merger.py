@@ -1,0 +1,171 @@
+"""Merge stage: segments and their reads become timed cues.
+
+A cue spans one or more consecutive segments of a band whose reads are the
+same line (similarity >= ``similarity``): the detector may split one subtitle
+where its background changed, and OCR may read it slightly differently each
+time. The cue's text is a vote over its reads, each weighted by the screen
+time it stands for and its confidence. A blank between two showings of the
+same line makes two cues (unless ``max_gap`` allows joining them).
+
+Updates leave as soon as they are known: a partial when a cue opens or its
+voted text changes, a final when the band changes or goes blank, and a clear
+(``cue=None``) when the band goes blank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+from .config import MergerConfig
+from .detector import BandBlank, Event, SegmentClosed, SegmentOpened
+from .records import Box, Cue, CueUpdate, Position
+from .recognizer import Read
+
+
+def normalize(text: str) -> str:
+    """Text as compared for sameness: whitespace collapsed, case folded."""
+    return " ".join(text.split()).casefold()
+
+
+def similarity(a: str, b: str) -> float:
+    """0..1 similarity of two reads of a line (1.0 = identical after normalising)."""
+    a, b = normalize(a), normalize(b)
+    if a == b:
+        return 1.0
+    if not a or not b:
+        return 0.0
+    return SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+@dataclass
+class _Segment:
+    start: float
+    wall: float
+    box: Box
+    end: float | None = None
+    reads: list[tuple[tuple[str, ...], float]] = field(default_factory=list)  # (lines, confidence)
+
+
+@dataclass
+class _OpenCue:
+    cue: Cue
+    scores: dict[tuple[str, ...], float] = field(default_factory=dict)  # lines -> sum of time x confidence
+    times: dict[tuple[str, ...], float] = field(default_factory=dict)  # lines -> sum of time
+    revision: int = 0
+
+    def vote(self, lines: tuple[str, ...], confidence: float, seconds: float) -> None:
+        self.scores[lines] = self.scores.get(lines, 0.0) + seconds * max(confidence, 1e-3)
+        self.times[lines] = self.times.get(lines, 0.0) + seconds
+
+    def winner(self) -> tuple[str, ...]:
+        return max(self.scores, key=self.scores.__getitem__)
+
+    def confidence(self, lines: tuple[str, ...]) -> float:
+        """Time-weighted mean confidence of the reads of ``lines``."""
+        return self.scores[lines] / max(self.times[lines], 1e-9)
+
+
+class Merger:
+    """Per band, turns the event stream into :class:`CueUpdate` objects."""
+
+    def __init__(self, config: MergerConfig, first_index: int = 1) -> None:
+        self.config = config
+        self.next_index = first_index
+        self._segments: dict[int, _Segment] = {}
+        self._open: dict[Position, _OpenCue] = {}
+
+    def process(self, events: Iterable[Event | Read]) -> Iterator[CueUpdate]:
+        for event in events:
+            if isinstance(event, SegmentOpened):
+                yield from self._opened(event)
+            elif isinstance(event, Read):
+                yield from self._read(event)
+            elif isinstance(event, SegmentClosed):
+                yield from self._closed(event)
+            elif isinstance(event, BandBlank):
+                yield from self._blank(event)
+        for position in list(self._open):
+            yield from self._finalize(position)
+
+    def _opened(self, event: SegmentOpened) -> Iterator[CueUpdate]:
+        self._segments[event.segment] = _Segment(event.start, event.wall, event.box)
+        current = self._open.get(event.band.position)
+        if current is not None and event.start - current.cue.end > self.config.max_gap:
+            yield from self._finalize(event.band.position)
+
+    def _read(self, event: Read) -> Iterator[CueUpdate]:
+        segment = self._segments.get(event.segment)
+        if segment is None or event.recognition is None:
+            return
+        lines = tuple(line.strip() for line in event.recognition.lines if line.strip())
+        if not lines:
+            return
+        first = not segment.reads
+        segment.reads.append((lines, event.recognition.confidence))
+        if not first:
+            return
+        # The segment's first read decides whether it continues the open cue or starts a new one.
+        position = event.band.position
+        current = self._open.get(position)
+        if current is not None and similarity("\n".join(lines), current.cue.text) < self.config.similarity:
+            yield from self._finalize(position)
+            current = None
+        if current is None:
+            cue = Cue(
+                index=self.next_index,
+                start=segment.start,
+                end=segment.start,
+                lines=list(lines),
+                confidence=event.recognition.confidence,
+                region=position,
+                box=segment.box,
+                wall_start=segment.wall,
+            )
+            self.next_index += 1
+            current = self._open[position] = _OpenCue(cue)
+            current.vote(lines, event.recognition.confidence, 1e-6)  # a winner for partials until the segment closes
+            yield CueUpdate(cue, final=False, revision=current.revision)
+
+    def _closed(self, event: SegmentClosed) -> Iterator[CueUpdate]:
+        segment = self._segments.pop(event.segment, None)
+        if segment is None:
+            return
+        segment.end = event.end
+        current = self._open.get(event.band.position)
+        if current is None or not segment.reads:
+            return
+        seconds = (segment.end - segment.start) / len(segment.reads)
+        for lines, confidence in segment.reads:
+            current.vote(lines, confidence, seconds)
+        cue = current.cue
+        cue.end = segment.end
+        cue.wall_end = event.wall
+        if cue.box is not None:
+            cue.box = _union(cue.box, segment.box)
+        winner = current.winner()
+        if list(winner) != cue.lines:
+            cue.lines = list(winner)
+            current.revision += 1
+            yield CueUpdate(cue, final=False, revision=current.revision)
+
+    def _blank(self, event: BandBlank) -> Iterator[CueUpdate]:
+        if self.config.max_gap <= 0:
+            yield from self._finalize(event.band.position)
+        yield CueUpdate(None, final=False, meta={"region": event.band.position, "time": event.time})
+
+    def _finalize(self, position: Position) -> Iterator[CueUpdate]:
+        current = self._open.pop(position, None)
+        if current is None:
+            return
+        cue = current.cue
+        winner = current.winner()
+        cue.lines = list(winner)
+        cue.confidence = round(current.confidence(winner), 4)
+        retracted = cue.duration < self.config.min_duration
+        yield CueUpdate(cue, final=True, revision=current.revision + 1, meta={"retracted": True} if retracted else {})
+
+
+def _union(a: Box, b: Box) -> Box:
+    return Box(min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1))

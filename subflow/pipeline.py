@@ -1,0 +1,220 @@
+"""The pipeline: source -> detector -> recogniser -> merger, as lazy generators.
+
+``extract()`` is the public API (a generator of final cues, like
+faster-whisper's ``transcribe``); ``stream()`` also yields partial cues and
+clears for live consumers. The CLI, the WebSocket server and batch workers all
+consume one of these two.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Config, ConfigError
+from .detector import Detector, Event
+from .engines import Engine, create_engine
+from .merger import Merger
+from .recognizer import Recognizer, run_on_engine_loop
+from .records import Cue, CueUpdate
+from .region import Band, auto_bands, parse_bands
+from .source import Frame, VideoSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stats:
+    """Progress and per-stage cost of one run (stage times are seconds of wall time)."""
+
+    duration: float | None = None  # media length, when known
+    position: float = 0.0  # media time reached
+    frames: int = 0
+    crops_read: int = 0
+    cues: int = 0
+    decode: float = 0.0
+    detect: float = 0.0
+    recognize: float = 0.0  # engine busy time (runs alongside decoding)
+    merge: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+    finished: float | None = None
+    source_errors: int = 0
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.perf_counter()) - self.started
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def realtime_factor(self) -> float:
+        """Media seconds processed per wall second."""
+        return self.position / self.elapsed if self.elapsed > 0 else 0.0
+
+
+class Pipeline:
+    """Runs sources through the stages with one engine, which it keeps between runs."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        engine: Engine | None = None,
+        on_progress: Callable[[Stats], None] | None = None,
+        progress_interval: float = 0.5,
+    ) -> None:
+        self.config = config or Config()
+        self._engine = engine
+        self._owns_engine = engine is None
+        self.on_progress = on_progress
+        self.progress_interval = progress_interval
+        self.stats = Stats()
+        self.bands: list[Band] = []
+
+    @property
+    def engine(self) -> Engine:
+        """The OCR engine, created on first use (model loading is the slow part of start-up)."""
+        if self._engine is None:
+            name = self.config.recognizer.engine
+            self._engine = create_engine(name, **self.config.engine_options(name))
+        return self._engine
+
+    def updates(self, source: VideoSource) -> Iterator[CueUpdate]:
+        """Partial, final and clear updates for ``source``, in media order."""
+        self.stats = stats = Stats(duration=source.duration)
+        self.bands = self.resolve_bands(source)
+        detectors = [Detector(band, self.config.detector) for band in self.bands]
+        recognizer = Recognizer(self.engine, self.config.recognizer)
+        merger = Merger(self.config.merger)
+        try:
+            events = self._detect(source, detectors)
+            for update in self._timed(merger.process(recognizer.process(events)), "merge"):
+                stats.crops_read = recognizer.crops_read
+                stats.recognize = recognizer.busy_seconds
+                if update.final and not update.meta.get("retracted"):
+                    stats.cues += 1
+                yield update
+        finally:
+            recognizer.close()
+            stats.finished = time.perf_counter()
+            stats.source_errors = getattr(source, "errors", 0)
+            stats.crops_read = recognizer.crops_read
+            stats.recognize = recognizer.busy_seconds
+
+    def resolve_bands(self, source: VideoSource) -> list[Band]:
+        spec = self.config.region.band
+        if spec.strip().lower() == "auto":
+            if "://" in source.spec:
+                log.warning("region auto needs a file; using the bottom band for %s", source.spec)
+                spec = "bottom"
+            else:
+                return auto_bands(source.spec, self.config.region, self.config.detector)
+        return parse_bands(spec, source.width, source.height, self.config.region)
+
+    def _detect(self, source: VideoSource, detectors: list[Detector]) -> Iterator[Event]:
+        stats = self.stats
+        every = max(1, self.config.detector.sample_every)
+        last_report = time.perf_counter()
+        for frame in self._timed(source.frames(), "decode"):
+            stats.frames += 1
+            stats.position = frame.time
+            if frame.index % every == 0:
+                started = time.perf_counter()
+                events = [event for detector in detectors for event in detector.push(frame)]
+                stats.detect += time.perf_counter() - started
+                yield from events
+            if self.on_progress is not None and time.perf_counter() - last_report >= self.progress_interval:
+                last_report = time.perf_counter()
+                self.on_progress(stats)
+        for detector in detectors:
+            yield from detector.finish()
+        if self.on_progress is not None:
+            self.on_progress(stats)
+
+    def _timed(self, iterator: Iterator, stage: str) -> Iterator:
+        """Yield from ``iterator``, adding the time spent producing each item to ``stats.<stage>``.
+
+        For nested generators the inner stages' time is subtracted by their own
+        accounting, so ``merge`` reports only the merger's own work.
+        """
+        stats = self.stats
+        iterator = iter(iterator)
+        while True:
+            before = time.perf_counter()
+            inner = stats.decode + stats.detect
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            spent = time.perf_counter() - before
+            if stage == "merge":
+                spent -= (stats.decode + stats.detect) - inner
+            setattr(stats, stage, getattr(stats, stage) + max(0.0, spent))
+            yield item
+
+    def close(self) -> None:
+        """Close the engine if this pipeline created it."""
+        if self._owns_engine and self._engine is not None:
+            run_on_engine_loop(self._engine.aclose())
+            self._engine = None
+
+
+def build_config(config: Config | None, config_file: str | Path | None, overrides: dict[str, Any]) -> Config:
+    """A config from an object or file plus ``section__key=value`` (or ``"section.key"``) overrides."""
+    flat = {key.replace("__", "."): value for key, value in overrides.items()}
+    for key in flat:
+        if "." not in key:
+            raise ConfigError(f"unknown option {key!r}; use section__key, e.g. detector__sample_every=5")
+    if config is None:
+        return Config.load(config_file, flat)
+    for key, value in flat.items():
+        section, _, name = key.partition(".")
+        config.update({section: {name: value}}, origin="extract() options")
+    return config
+
+
+def stream(
+    source: str | Path | VideoSource,
+    *,
+    config: Config | None = None,
+    config_file: str | Path | None = None,
+    engine: Engine | str | None = None,
+    on_progress: Callable[[Stats], None] | None = None,
+    **overrides: Any,
+) -> Iterator[CueUpdate]:
+    """Open ``source`` now (errors raise here) and return a lazy generator of updates."""
+    config = build_config(config, config_file, overrides)
+    if isinstance(engine, str):
+        config.recognizer.engine = engine
+        engine = None
+    opened = source if isinstance(source, VideoSource) else VideoSource(source, config.source)
+    pipeline = Pipeline(config, engine, on_progress)
+    return _run(pipeline, opened, close_source=opened is not source)
+
+
+def _run(pipeline: Pipeline, source: VideoSource, close_source: bool) -> Iterator[CueUpdate]:
+    try:
+        yield from pipeline.updates(source)
+    finally:
+        pipeline.close()
+        if close_source:
+            source.close()
+
+
+def extract(source: str | Path | VideoSource, **options: Any) -> Iterator[Cue]:
+    """Final cues of ``source`` as they close: a lazy generator.
+
+    Options: ``config`` (a :class:`Config`), ``config_file`` (TOML path), ``engine``
+    (a name or an :class:`Engine`), ``on_progress`` (called with :class:`Stats`),
+    and any setting as ``section__key=value`` (e.g. ``region__band="auto"``).
+    """
+    updates = stream(source, **options)
+    return (update.cue for update in updates if update.final and update.cue is not None and not update.meta.get("retracted"))
+
+
+__all__ = ["Pipeline", "Stats", "extract", "stream", "build_config", "Frame"]

@@ -1,0 +1,161 @@
+"""Recognition stage: read the detector's shots with an OCR engine, in batches.
+
+The engine runs on an asyncio loop in a background thread, so decoding and
+change detection go on while crops are read; several batches may be in
+flight (``engine.max_inflight``) for engines that serve many requests at once.
+Events leave this stage in the order they came in, with each :class:`Shot`
+replaced by a :class:`Read`. A segment's later shots are read only when its
+first read came back weak (empty or below ``min_confidence``): most segments
+cost one OCR call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import RecognizerConfig
+from .detector import Event, SegmentClosed, Shot
+from .engines import Engine
+from .records import Recognition, Task
+from .region import Band
+from .source import rgb_crop
+
+# Unanswered crops allowed before the producer waits: bounds memory when OCR is slower than decoding.
+_MAX_PENDING = 256
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def engine_loop() -> asyncio.AbstractEventLoop:
+    """The process-wide event loop engines run on.
+
+    One loop for the whole process, so an engine holding loop-bound resources
+    (vLLM's AsyncLLM, HTTP clients) can serve many pipelines one after another.
+    """
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="subflow-engines", daemon=True).start()
+        return _loop
+
+
+def run_on_engine_loop(coroutine):
+    """Run a coroutine on :func:`engine_loop` from synchronous code and return its result."""
+    return asyncio.run_coroutine_threadsafe(coroutine, engine_loop()).result()
+
+
+@dataclass
+class Read:
+    """The engine's answer for one shot (``recognition`` is None when the shot was not needed)."""
+
+    segment: int
+    band: Band
+    time: float
+    recognition: Recognition | None
+
+
+class Recognizer:
+    """Feeds shots to an engine and yields the event stream with reads in place of shots."""
+
+    def __init__(self, engine: Engine, config: RecognizerConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self.task = Task(kind=config.task, target=config.target)  # type: ignore[arg-type]
+        self.batch_size = config.batch_size or engine.max_batch
+        self.crops_read = 0
+        self.busy_seconds = 0.0  # time the engine spent on calls (summed over overlapping calls)
+        self._loop = engine_loop()
+        self._queue: asyncio.Queue = run_on_engine_loop(self._make_queue())
+        self._batcher = asyncio.run_coroutine_threadsafe(self._batch_loop(), self._loop)
+        self._first_reads: dict[int, Future] = {}  # segment -> its first read, until the segment closes
+
+    async def _make_queue(self) -> asyncio.Queue:
+        return asyncio.Queue()
+
+    def process(self, events: Iterable[Event]) -> Iterator[Event | Read]:
+        pending: deque[tuple[Event, Future | None]] = deque()
+        for event in events:
+            if isinstance(event, Shot):
+                pending.append((event, self._submit(event)))
+            else:
+                if isinstance(event, SegmentClosed):
+                    self._first_reads.pop(event.segment, None)
+                pending.append((event, None))
+            while pending and (pending[0][1] is None or pending[0][1].done() or len(pending) > _MAX_PENDING):
+                yield self._finish(*pending.popleft())
+        while pending:
+            yield self._finish(*pending.popleft())
+
+    def _submit(self, shot: Shot) -> Future:
+        crop = rgb_crop(shot.frame.image, shot.band.box)
+        if shot.first:
+            future = asyncio.run_coroutine_threadsafe(self._read(crop), self._loop)
+            self._first_reads[shot.segment] = future
+            return future
+        first = self._first_reads.get(shot.segment)
+        return asyncio.run_coroutine_threadsafe(self._read_if_needed(first, crop), self._loop)
+
+    def _finish(self, event: Event, future: Future | None) -> Event | Read:
+        if future is None:
+            return event
+        assert isinstance(event, Shot)
+        return Read(event.segment, event.band, event.frame.time, future.result())
+
+    async def _read_if_needed(self, first: Future | None, crop: np.ndarray) -> Recognition | None:
+        if first is not None:
+            answer = await asyncio.wrap_future(first)
+            if answer.lines and answer.confidence >= self.config.min_confidence:
+                return None
+        return await self._read(crop)
+
+    async def _read(self, crop: np.ndarray) -> Recognition:
+        done: asyncio.Future = self._loop.create_future()
+        await self._queue.put((crop, done))
+        return await done
+
+    async def _batch_loop(self) -> None:
+        slots = asyncio.Semaphore(max(1, self.engine.max_inflight))
+        while True:
+            batch = [await self._queue.get()]
+            deadline = self._loop.time() + self.config.max_wait_ms / 1000
+            while len(batch) < self.batch_size:
+                timeout = deadline - self._loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                except asyncio.TimeoutError:
+                    break
+            await slots.acquire()
+            self._loop.create_task(self._run_batch(batch, slots))
+
+    async def _run_batch(self, batch: list, slots: asyncio.Semaphore) -> None:
+        started = time.perf_counter()
+        try:
+            answers = await self.engine.recognize([crop for crop, _ in batch], self.task)
+            if len(answers) != len(batch):
+                raise RuntimeError(f"engine {self.engine.name} returned {len(answers)} answers for {len(batch)} crops")
+            for (_, done), answer in zip(batch, answers):
+                done.set_result(answer)
+            self.crops_read += len(batch)
+        except Exception as exc:  # every waiting crop learns of the failure; none is dropped silently
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+        finally:
+            self.busy_seconds += time.perf_counter() - started
+            slots.release()
+
+    def close(self) -> None:
+        """Stop batching (the engine stays open: its owner closes it)."""
+        self._loop.call_soon_threadsafe(self._batcher.cancel)
