@@ -109,7 +109,13 @@ def _vtt_cues(text: str) -> list[Cue]:
         end, *settings = rest.split()
         payload = html.unescape(_VTT_TAG.sub("", "\n".join(lines[timing + 1 :])))
         cues.append(
-            Cue(len(cues) + 1, _vtt_seconds(start.strip()), _vtt_seconds(end), _lines(payload), region=_vtt_region(settings))
+            Cue(
+                len(cues) + 1,
+                _vtt_seconds(start.strip()),
+                _vtt_seconds(end),
+                _lines(payload),
+                region=_vtt_region(settings),
+            )
         )
     return cues
 
@@ -162,7 +168,13 @@ def _ass_cues(text: str) -> list[Cue]:
             row = dict(zip(fields, value.split(",", len(fields) - 1)))
             plain, an = _ass_text(row["Text"])
             cues.append(
-                Cue(len(cues) + 1, _ass_seconds(row["Start"]), _ass_seconds(row["End"]), _lines(plain), region=_region(an))
+                Cue(
+                    len(cues) + 1,
+                    _ass_seconds(row["Start"]),
+                    _ass_seconds(row["End"]),
+                    _lines(plain),
+                    region=_region(an),
+                )
             )
     return cues
 
@@ -189,7 +201,14 @@ def _jsonl_cues(text: str) -> list[Cue]:
     return cues
 
 
-_READERS = {".srt": _srt_cues, ".vtt": _vtt_cues, ".ass": _ass_cues, ".ssa": _ass_cues, ".jsonl": _jsonl_cues, ".json": _jsonl_cues}
+_READERS = {
+    ".srt": _srt_cues,
+    ".vtt": _vtt_cues,
+    ".ass": _ass_cues,
+    ".ssa": _ass_cues,
+    ".jsonl": _jsonl_cues,
+    ".json": _jsonl_cues,
+}
 
 
 def load_cues(path: str | Path) -> list[Cue]:

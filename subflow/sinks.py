@@ -26,7 +26,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Self, TextIO
 
 import srt
 
@@ -49,7 +49,7 @@ class Sink(ABC):
     @abstractmethod
     def abort(self) -> None: ...
 
-    def __enter__(self) -> Sink:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -288,7 +288,7 @@ class FileSink(Sink):
 
     def _open_append(self) -> TextIO:
         try:
-            file = open(self.path, "a+", encoding="utf-8", newline="")
+            file = open(self.path, "a+", encoding="utf-8", newline="")  # noqa: SIM115 (kept open while live)
         except OSError as exc:
             raise SinkError(f"cannot write {self.path}: {_reason(exc)}") from None
         try:

@@ -146,7 +146,11 @@ def test_ffmpeg_reads_what_we_write(tmp_path, suffix):
     path = tmp_path / f"out.{suffix}"
     write_all(path, cues, video_size=(640, 360))
     run = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "srt", "-"], capture_output=True, text=True, timeout=60
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "srt", "-"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
@@ -162,11 +166,10 @@ def test_exception_inside_with_leaves_old_file_and_no_temp(tmp_path):
     target = tmp_path / "out.srt"
     target.write_bytes(b"1\r\n00:00:00,000 --> 00:00:01,000\r\nold\r\n\r\n")
     before = target.read_bytes()
-    with pytest.raises(RuntimeError, match="boom"):
-        with open_sink(target) as sink:
-            sink.write(Cue(1, 0, 1, ["new"]))
-            assert len(list(tmp_path.iterdir())) == 2  # the temporary file sits beside the target
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), open_sink(target) as sink:
+        sink.write(Cue(1, 0, 1, ["new"]))
+        assert len(list(tmp_path.iterdir())) == 2  # the temporary file sits beside the target
+        raise RuntimeError("boom")
     assert target.read_bytes() == before
     assert list(tmp_path.iterdir()) == [target]
 
@@ -174,10 +177,9 @@ def test_exception_inside_with_leaves_old_file_and_no_temp(tmp_path):
 def test_ctrl_c_inside_with_leaves_old_file_and_no_temp(tmp_path):
     target = tmp_path / "out.vtt"
     target.write_text("WEBVTT\n\n")
-    with pytest.raises(KeyboardInterrupt):
-        with open_sink(target) as sink:
-            sink.write(Cue(1, 0, 1, ["new"]))
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), open_sink(target) as sink:
+        sink.write(Cue(1, 0, 1, ["new"]))
+        raise KeyboardInterrupt
     assert target.read_text() == "WEBVTT\n\n"
     assert list(tmp_path.iterdir()) == [target]
 
@@ -232,10 +234,9 @@ def test_append_continues_srt_numbering_and_keeps_old_cues(tmp_path):
 
 def test_abort_in_append_mode_keeps_what_was_written(tmp_path):
     path = tmp_path / "live.vtt"
-    with pytest.raises(RuntimeError):
-        with open_sink(path, append=True) as sink:
-            sink.write(Cue(1, 0, 1, ["kept"]))
-            raise RuntimeError
+    with pytest.raises(RuntimeError), open_sink(path, append=True) as sink:
+        sink.write(Cue(1, 0, 1, ["kept"]))
+        raise RuntimeError
     assert path.read_text() == "WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.000\nkept\n\n"
 
 
