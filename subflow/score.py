@@ -18,6 +18,7 @@ split in two.
 from __future__ import annotations
 
 import argparse
+import bisect
 import html
 import json
 import re
@@ -281,14 +282,34 @@ def _iou(a: Cue, b: Cue) -> float:
     return inter / union if union > 0 else 0.0
 
 
+class _Overlaps:
+    """Finds the cues of a list that overlap a time span without a scan of the
+    whole list (a film has over a thousand cues on each side)."""
+
+    def __init__(self, cues: list[Cue], keep: set[int] | None = None) -> None:
+        self.cues = cues
+        self.order = sorted((i for i in range(len(cues)) if keep is None or i in keep), key=lambda i: cues[i].start)
+        self.starts = [cues[i].start for i in self.order]
+        self.longest = max((cues[i].duration for i in self.order), default=0.0)
+
+    def of(self, cue: Cue) -> list[int]:
+        """Indexes of the cues in the same region as ``cue`` that share some time with it."""
+        lo = bisect.bisect_left(self.starts, cue.start - self.longest)
+        hi = bisect.bisect_left(self.starts, cue.end)
+        return [
+            i
+            for i in self.order[lo:hi]
+            if self.cues[i].end > cue.start and _side(self.cues[i]) == _side(cue) and _overlap(self.cues[i], cue) > 0
+        ]
+
+
 def match(gt: list[Cue], pred: list[Cue]) -> list[tuple[int, int]]:
     """One-to-one (gt index, pred index) pairs, by the rule in the module docstring."""
+    overlaps = _Overlaps(pred)
     candidates = []
     for gi, g in enumerate(gt):
-        for pi, p in enumerate(pred):
-            if _side(g) != _side(p):
-                continue
-            iou = _iou(g, p)
+        for pi in overlaps.of(g):
+            iou = _iou(g, pred[pi])
             if iou >= MIN_IOU:
                 candidates.append((-iou, gi, pi))
     candidates.sort()
@@ -378,11 +399,9 @@ def score(gt: list[Cue], pred: list[Cue], frame_duration: float | None = None) -
     matched_pred = {pi for _, pi in pairs}
 
     fragments = 0
+    matched_overlaps = _Overlaps(gt, keep=matched_gt)
     for pi, p in enumerate(pred):
-        if pi in matched_pred or p.duration <= 0:
-            continue
-        same_region = [gt[gi] for gi in matched_gt if _side(gt[gi]) == _side(p)]
-        if any(_overlap(p, g) > 0.5 * p.duration for g in same_region):
+        if pi not in matched_pred and any(_overlap(p, gt[gi]) > 0.5 * p.duration for gi in matched_overlaps.of(p)):
             fragments += 1
 
     errors = 0

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from subflow.records import Cue
-from subflow.score import ScoreError, add_parser, edit_distance, load_cues, run, score
+from subflow.score import ScoreError, add_parser, edit_distance, load_cues, match, run, score
 from subflow.sinks import open_sink
 
 
@@ -93,6 +93,41 @@ def test_empty_inputs():
     assert score([], []).f1 == 1.0
     s = score(GT, [])
     assert (s.precision, s.recall, s.f1) == (0.0, 0.0, 0.0)
+
+
+spans = st.lists(
+    st.builds(
+        lambda start, length, top: cue(start, start + length, "x", region="top" if top else "bottom"),
+        st.integers(0, 60).map(lambda t: t / 4),
+        st.integers(0, 24).map(lambda t: t / 4),
+        st.booleans(),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(spans, spans)
+def test_match_equals_greedy_over_all_pairs(gt, pred):
+    """The time index used by match() must not lose candidates."""
+    candidates = sorted(
+        (-iou, gi, pi)
+        for gi, g in enumerate(gt)
+        for pi, p in enumerate(pred)
+        if g.region == p.region
+        and (
+            iou := max(0, min(g.end, p.end) - max(g.start, p.start))
+            / max(1e-12, max(g.end, p.end) - min(g.start, p.start))
+        )
+        >= 0.5
+    )
+    pairs, used_gt, used_pred = [], set(), set()
+    for _, gi, pi in candidates:
+        if gi not in used_gt and pi not in used_pred:
+            used_gt.add(gi)
+            used_pred.add(pi)
+            pairs.append((gi, pi))
+    assert match(gt, pred) == sorted(pairs)
 
 
 def _reference_distance(a: str, b: str) -> int:

@@ -60,7 +60,7 @@ def write_all(path: Path, cues: list[Cue], **kwargs) -> str:
     return path.read_text(encoding="utf-8")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(cue_lists)
 def test_srt_round_trip_keeps_times_and_text(cues):
     with tempfile.TemporaryDirectory() as tmp:
