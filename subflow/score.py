@@ -193,7 +193,7 @@ def _jsonl_cues(text: str) -> list[Cue]:
                     len(cues) + 1,
                     float(record["start"]),
                     float(record["end"]),
-                    [str(line) for line in lines],
+                    [str(text) for text in lines],
                     region="top" if record.get("region") == "top" else "bottom",
                 )
             )
@@ -296,11 +296,7 @@ class _Overlaps:
         """Indexes of the cues in the same region as ``cue`` that share some time with it."""
         lo = bisect.bisect_left(self.starts, cue.start - self.longest)
         hi = bisect.bisect_left(self.starts, cue.end)
-        return [
-            i
-            for i in self.order[lo:hi]
-            if self.cues[i].end > cue.start and _side(self.cues[i]) == _side(cue) and _overlap(self.cues[i], cue) > 0
-        ]
+        return [i for i in self.order[lo:hi] if _side(self.cues[i]) == _side(cue) and _overlap(self.cues[i], cue) > 0]
 
 
 def match(gt: list[Cue], pred: list[Cue]) -> list[tuple[int, int]]:

@@ -80,8 +80,6 @@ def _ms(seconds: float) -> int:
 class Format(ABC):
     """Text encoding of cues for one subtitle format."""
 
-    name: str
-
     def header(self) -> str:
         return ""
 
@@ -112,8 +110,6 @@ def _guard_index_lines(lines: list[str]) -> list[str]:
 class SrtFormat(Format):
     """SubRip; top cues carry the ``{\\an8}`` tag that players understand."""
 
-    name = "srt"
-
     def block(self, cue: Cue, number: int) -> str | None:
         lines = _visible_lines(cue.lines)
         if not lines:
@@ -143,8 +139,6 @@ def _vtt_time(ms: int) -> str:
 
 class VttFormat(Format):
     """WebVTT; top cues get ``line:0%`` (the cue box at the top of the video)."""
-
-    name = "vtt"
 
     def header(self) -> str:
         return "WEBVTT\n\n"
@@ -186,8 +180,6 @@ class AssFormat(Format):
     ``\\an8`` puts top cues at the top, ``\\an2`` bottom ones at the bottom; a
     ``custom`` cue with a box is pinned under its box's centre with ``\\pos``.
     """
-
-    name = "ass"
 
     def __init__(self, video_size: tuple[int, int] | None = None) -> None:
         self.width, self.height = video_size or (1920, 1080)
@@ -241,8 +233,6 @@ class AssFormat(Format):
 
 class JsonLinesFormat(Format):
     """One ``Cue.to_dict()`` object per line, as the WebSocket protocol sends them."""
-
-    name = "jsonl"
 
     def block(self, cue: Cue, number: int) -> str | None:
         return json.dumps(cue.to_dict(), ensure_ascii=False) + "\n"
