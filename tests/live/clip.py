@@ -1,0 +1,70 @@
+"""A small H.264 clip with burned-in subtitles whose ground truth is known exactly.
+
+Made with PyAV and Pillow at test time (no binary fixture in git): a moving
+background so the stream looks like video, white outlined captions in the
+bottom band, with gaps between them so faults can be placed between cues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+TEXTS = (
+    "Good evening and welcome",
+    "The weather turns cold tonight",
+    "Trains run late on the north line",
+    "Markets closed slightly higher",
+    "A new bridge opens next spring",
+    "Thank you for watching",
+)
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    start: float
+    end: float
+    text: str
+
+
+def timeline(texts: tuple[str, ...] = TEXTS, lead: float = 1.0, show: float = 2.0, gap: float = 1.5) -> list[GroundTruth]:
+    """Cue times: ``lead`` seconds of blank, then each text for ``show`` s followed by ``gap`` s of blank."""
+    out = []
+    t = lead
+    for text in texts:
+        out.append(GroundTruth(round(t, 3), round(t + show, 3), text))
+        t += show + gap
+    return out
+
+
+def make_clip(path: Path, cues: list[GroundTruth], *, fps: int = 24, size: tuple[int, int] = (640, 360), tail: float = 1.0) -> Path:
+    """Encode the clip; keyframes every half second so RTSP joins and seeks land close to where asked."""
+    width, height = size
+    duration = cues[-1].end + tail
+    font = ImageFont.load_default(size=28)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"g": str(fps // 2), "bf": "0", "preset": "veryfast", "tune": "zerolatency", "crf": "23"}
+        ys, xs = np.mgrid[0:height, 0:width]
+        for i in range(int(round(duration * fps))):
+            t = i / fps
+            base = np.clip(60 + 30 * np.sin(xs / 53.0 + t * 2.0) + 20 * np.cos(ys / 37.0 - t), 0, 255).astype(np.uint8)
+            rgb = np.stack([base, (base * 0.8).astype(np.uint8), (base * 0.6).astype(np.uint8)], axis=-1)
+            image = Image.fromarray(rgb)
+            text = next((c.text for c in cues if c.start <= t < c.end), None)
+            if text:
+                draw = ImageDraw.Draw(image)
+                box = draw.textbbox((0, 0), text, font=font, stroke_width=3)
+                x = (width - (box[2] - box[0])) // 2
+                draw.text((x, height - 60), text, font=font, fill=(255, 255, 255), stroke_width=3, stroke_fill=(0, 0, 0))
+            frame = av.VideoFrame.from_image(image)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

@@ -1,0 +1,96 @@
+"""Fixtures for the live tests: a test clip with known captions and a real RTSP server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from clip import GroundTruth, make_clip, timeline  # noqa: E402
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+RTSP_SCRIPT = Path(__file__).parent / "rtsp_server.py"
+
+
+def have_rtsp_server() -> bool:
+    if not os.path.exists(SYSTEM_PYTHON):
+        return False
+    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True).returncode == 0
+
+
+needs_rtsp = pytest.mark.skipif(not have_rtsp_server(), reason="gst-rtsp-server (Debian packages, see Makefile) not installed")
+needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RtspServer:
+    """gst-rtsp-server in a subprocess, playing the clip as a broadcast (see rtsp_server.py)."""
+
+    def __init__(self, clip: Path, duration: float, port: int | None = None) -> None:
+        self.clip, self.duration = clip, duration
+        self.port = port or free_port()
+        self.anchor = time.time()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/stream"
+
+    def start(self, anchor: float | None = None) -> "RtspServer":
+        """(Re)start on the same port; the broadcast clock continues from ``anchor`` (default: the first start)."""
+        if anchor is not None:
+            self.anchor = anchor
+        cmd = [SYSTEM_PYTHON, str(RTSP_SCRIPT), "--port", str(self.port), "--file", str(self.clip),
+               "--anchor", repr(self.anchor), "--duration", str(self.duration)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("READY"), f"RTSP server did not start: {line!r}"
+        return self
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def ground_truth() -> list[GroundTruth]:
+    return timeline()
+
+
+@pytest.fixture(scope="session")
+def live_clip(tmp_path_factory, ground_truth) -> Path:
+    return make_clip(tmp_path_factory.mktemp("live") / "clip.mp4", ground_truth)
+
+
+@pytest.fixture(scope="session")
+def clip_duration(ground_truth) -> float:
+    return ground_truth[-1].end + 1.0
+
+
+@pytest.fixture
+def rtsp_server(live_clip, clip_duration):
+    server = RtspServer(live_clip, clip_duration)
+    try:
+        yield server
+    finally:
+        server.kill()
