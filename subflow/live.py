@@ -164,6 +164,10 @@ class LiveSource:
             yield frame
 
     @property
+    def closed(self) -> bool:
+        return self._stop.is_set()
+
+    @property
     def queue_depth(self) -> int:
         return len(self._queue)
 

@@ -94,3 +94,48 @@ def rtsp_server(live_clip, clip_duration):
         yield server
     finally:
         server.kill()
+
+
+class ServerThread:
+    """A CaptionServer on its own event loop thread, fed from the test thread like the pipeline feeds it."""
+
+    def __init__(self, **kwargs) -> None:
+        import asyncio
+        import threading
+
+        from subflow.server import CaptionServer
+
+        self.kwargs = kwargs
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server: CaptionServer | None = None
+        self.port = 0
+        self._make = lambda: CaptionServer(**self.kwargs)
+
+    def _call(self, coro):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def start(self) -> "ServerThread":
+        self.server = self._make()
+        self._call(self.server.start("127.0.0.1", self.port))
+        self.port = self.server.port
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self._call(self.server.stop())
+            self.server = None
+
+    def publish(self, update) -> None:
+        self.loop.call_soon_threadsafe(self.server.publish_update, update)
+
+    def status(self, state: str, **detail) -> None:
+        self.loop.call_soon_threadsafe(self.server.publish_status, state, detail)
+
+    def close(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)

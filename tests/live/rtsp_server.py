@@ -46,8 +46,9 @@ def main() -> int:
     if args.anchor is not None:
         def on_configure(_factory, media):
             def on_prepared(media_):
-                offset = (time.time() - args.anchor) % (args.duration or 1e9)
-                if offset > 0.2:
+                elapsed = time.time() - args.anchor
+                offset = elapsed % (args.duration or 1e9)
+                if elapsed > 0 and offset > 0.2:
                     ok, rng = GstRtsp.rtsp_range_parse(f"npt={offset:.3f}-")
                     if ok == GstRtsp.RTSPResult.OK:
                         media_.seek(rng)

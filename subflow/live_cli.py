@@ -1,0 +1,221 @@
+"""``subflow live``: captions from a live stream, pushed out as they appear.
+
+    subflow live rtsp://cam.local/stream --ws 0.0.0.0:8765 --srt stream.srt
+    subflow live https://host/live.m3u8 --ws :8765 --token-file tokens.txt
+    subflow live movie.mp4 --realtime --ws :8765
+    subflow live rtsp://cam/stream --json | jq .text
+
+Threads: the live source decodes in its own thread, the pipeline runs in a
+worker thread, and the WebSocket server owns the main thread's event loop, so
+a slow OCR call never stalls the sockets and a slow socket never stalls OCR.
+Ctrl-C or SIGTERM stops the source; the pipeline then closes the open cue, the
+files are completed, clients are told the source ended, and the exit code is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from .config import Config, ConfigError
+from .engines import EngineError
+from .live import LiveSource
+from .pipeline import Pipeline
+from .records import CueUpdate
+from .server import CaptionServer, ServerError, parse_listen, read_tokens
+from .sinks import JsonStreamSink, Sink, SinkError, open_sink
+from .source import SourceError
+
+log = logging.getLogger("subflow.live")
+
+_ERRORS = (ConfigError, EngineError, ServerError, SinkError, SourceError)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "live",
+        help="captions from a live stream (RTSP, HTTP, HLS, or a file in real time) to WebSocket clients and files",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("source", help="rtsp://, http(s):// (progressive or .m3u8), or a video file")
+    parser.add_argument("--ws", metavar="HOST:PORT", help="serve the WebSocket protocol and the overlay page here (e.g. :8765)")
+    parser.add_argument("--token-file", metavar="FILE", help="require one of these tokens (one a line) from clients")
+    parser.add_argument("--srt", metavar="FILE", help="append final cues to this SRT file as they close")
+    parser.add_argument("--vtt", metavar="FILE", help="append final cues to this WebVTT file")
+    parser.add_argument("--jsonl", metavar="FILE", help="append final cues to this JSON Lines file")
+    parser.add_argument("--json", action="store_true", help="print final cues to stdout as JSON lines")
+    parser.add_argument("--realtime", action="store_true", help="play a file at its own pace (rehearsal), dropping frames like a live stream")
+    parser.add_argument("--transport", choices=("tcp", "udp"), help="RTSP transport (default tcp)")
+    parser.add_argument("--config", metavar="FILE", help="TOML config (see configs/default.toml)")
+    parser.add_argument("--engine", help="OCR engine (default from the config: rapid)")
+    parser.add_argument("--region", help='subtitle band: "bottom", "top", "both" or "x0,y0,x1,y1"')
+    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[], help="override any config value")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. live.queue=8")
+        overrides[key.strip()] = value.strip()
+    if args.engine:
+        overrides["recognizer.engine"] = args.engine
+    if args.region:
+        overrides["region.band"] = args.region
+    if args.transport:
+        overrides["live.transport"] = args.transport
+    return Config.load(args.config, overrides)
+
+
+def _sinks(args: argparse.Namespace) -> list[Sink]:
+    sinks: list[Sink] = []
+    try:
+        for path, fmt in ((args.srt, "srt"), (args.vtt, "vtt"), (args.jsonl, "jsonl")):
+            if path:
+                sinks.append(open_sink(path, fmt, append=True))
+    except SinkError:
+        for sink in sinks:
+            sink.close()
+        raise
+    if args.json:
+        sinks.append(JsonStreamSink(sys.stdout))
+    return sinks
+
+
+class LiveSession:
+    """One source, one pipeline, any number of sinks and (optionally) a caption server."""
+
+    def __init__(self, source: LiveSource, pipeline: Pipeline, sinks: list[Sink], server: CaptionServer | None) -> None:
+        self.source = source
+        self.pipeline = pipeline
+        self.sinks = sinks
+        self.server = server
+        self.error: BaseException | None = None
+        self.finals = 0
+
+    def stats(self) -> dict[str, Any]:
+        live = self.source.stats
+        pipe = self.pipeline.stats
+        return {
+            "fps": round(pipe.fps, 2),
+            "media_time": round(pipe.position, 3),
+            "queue_depth": self.source.queue_depth,
+            "frames_decoded": live.frames_in,
+            "frames_dropped_stale": live.frames_dropped,
+            "reconnects": live.reconnects,
+            "source_errors": live.source_errors,
+            "cues": self.finals,
+        }
+
+    def work(self, publish: Any) -> None:
+        """The worker thread: pipeline updates to the sinks (finals) and the server (everything)."""
+        try:
+            self.pipeline.engine  # load the model while the source connects, not after the first frames
+            self.source.wait_ready()
+            if self.source.closed:
+                return
+            for update in self.pipeline.updates(self.source):
+                self._deliver(update, publish)
+        except BaseException as exc:  # reported by run(); the thread must not die silently
+            self.error = exc
+        finally:
+            self.source.close()
+
+    def _deliver(self, update: CueUpdate, publish: Any) -> None:
+        if update.final and update.cue is not None and not update.meta.get("retracted"):
+            self.finals += 1
+            for sink in self.sinks:
+                sink.write(update.cue)
+        if publish is not None:
+            publish(update)
+
+
+async def _serve(session: LiveSession, server: CaptionServer | None, listen: tuple[str, int] | None) -> None:
+    loop = asyncio.get_running_loop()
+    if server is not None and listen is not None:
+        await server.start(*listen)
+        session.source.on_status = lambda state, detail: server.call_soon_threadsafe(server.publish_status, state, detail)
+        server.publish_status(session.source.stats.state)
+        log.info("captions on ws://%s:%d/ws, overlay on http://%s:%d/", listen[0], server.port, listen[0], server.port)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, session.source.close)
+    publish = (lambda update: server.call_soon_threadsafe(server.publish_update, update)) if server else None
+    worker = threading.Thread(target=session.work, args=(publish,), name="subflow-live-pipeline", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            await asyncio.sleep(0.1)
+        if server is not None:
+            await asyncio.sleep(0)  # publish what the worker handed over last
+            server.publish_status("error" if session.error else "ended", {"reason": str(session.error or "")})
+            await _drain(server, 2.0)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if server is not None:
+            await server.stop()
+
+
+async def _drain(server: CaptionServer, limit: float) -> None:
+    """Give clients a moment to receive the last cue and the end status before closing."""
+    deadline = time.monotonic() + limit
+    while any(client.queue for client in server.clients) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = _config(args)
+        listen = parse_listen(args.ws) if args.ws else None
+        tokens = read_tokens(args.token_file) if args.token_file else set()
+        if not (listen or args.srt or args.vtt or args.jsonl or args.json):
+            raise ConfigError("nothing to do: give --ws, --srt/--vtt/--jsonl or --json")
+        sinks = _sinks(args)
+    except (*_ERRORS, OSError) as exc:
+        print(f"subflow live: error: {exc}", file=sys.stderr)
+        return 2
+    source = LiveSource(args.source, config.source, config.live, realtime=args.realtime)
+    pipeline = Pipeline(config)
+    server = CaptionServer(config.server, tokens=tokens, info={"source": args.source}) if listen else None
+    session = LiveSession(source, pipeline, sinks, server)
+    if server is not None:
+        server.source_stats = session.stats
+    try:
+        asyncio.run(_serve(session, server, listen))
+    except ServerError as exc:
+        session.error = exc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        source.close()
+        pipeline.close()
+        for sink in sinks:
+            sink.close()
+    if session.error is not None:
+        if isinstance(session.error, _ERRORS):
+            print(f"subflow live: error: {session.error}", file=sys.stderr)
+            return 2
+        raise session.error
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (``python -m subflow.live_cli``) until the main CLI wires the subcommand in."""
+    parser = argparse.ArgumentParser(prog="subflow")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

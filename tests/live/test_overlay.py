@@ -1,0 +1,58 @@
+"""The overlay page in a real headless Chromium (Debian package) against a live caption server."""
+
+from __future__ import annotations
+
+import pytest
+from browser import Chromium
+from conftest import ServerThread, needs_chromium
+from test_server import clear, final, partial
+
+pytestmark = needs_chromium
+
+TEXT = "document.querySelector('#caption-bottom .text').textContent"
+HIDDEN = "document.getElementById('caption-bottom').hidden"
+
+
+@pytest.fixture
+def session():
+    server = ServerThread(tokens={"tok"}).start()
+    server.status("connected")
+    browser = None
+    try:
+        browser = Chromium(f"http://127.0.0.1:{server.port}/?token=tok&size=30&color=%23ff0")
+        yield server, browser
+    finally:
+        if browser is not None:
+            browser.close()
+        server.close()
+
+
+def test_overlay_shows_each_cue_as_sent_and_survives_a_server_restart(session):
+    server, page = session
+    assert page.wait_for("document.body.dataset.state", "connected") == "connected"
+    style = page.evaluate(
+        "(() => { const t = getComputedStyle(document.querySelector('#caption-bottom .text'));"
+        " return [getComputedStyle(document.body).backgroundColor, t.fontSize, t.color]; })()"
+    )
+    assert style == ["rgba(0, 0, 0, 0)", "30px", "rgb(255, 255, 0)"]  # transparent page, styled by the query
+
+    server.publish(partial(1, "Hello there"))
+    assert page.wait_for(TEXT, "Hello there") == "Hello there"
+    assert page.evaluate(HIDDEN) is False
+    server.publish(partial(1, "Hello there, world", rev=1))
+    assert page.wait_for(TEXT, "Hello there, world") == "Hello there, world"
+    server.publish(final(1, "Hello there, world!", rev=2))
+    assert page.wait_for(TEXT, "Hello there, world!") == "Hello there, world!"
+    server.publish(clear())
+    assert page.wait_for(HIDDEN, True) is True and page.evaluate(TEXT) == ""
+
+    server.publish(partial(2, "Two\nlines <b>not bold</b>"))
+    assert page.wait_for(TEXT, "Two\nlines <b>not bold</b>") == "Two\nlines <b>not bold</b>"
+    assert page.evaluate("document.querySelectorAll('#caption-bottom b').length") == 0  # text, never markup
+
+    server.stop()  # the server goes away; the page keeps trying and resumes with the new session
+    assert page.wait_for("document.body.dataset.state", "disconnected") == "disconnected"
+    server.start()
+    server.status("connected")
+    server.publish(partial(1, "After the restart"))
+    assert page.wait_for(TEXT, "After the restart", timeout=15) == "After the restart"
