@@ -55,7 +55,7 @@ class RecognizerConfig:
     target: str = "en"  # translation target language
     batch_size: int = 0  # crops per engine call; 0 = the engine's own preference
     max_wait_ms: float = 20.0  # how long a partial batch waits for more crops
-    min_confidence: float = 0.5  # reads below this are retried on another frame when one is left
+    min_confidence: float = 0.8  # a segment whose first read is empty or below this is read again on its last frame
 
 
 @dataclass

@@ -14,6 +14,7 @@ voted text changes, a final when the band changes or goes blank, and a clear
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -27,6 +28,12 @@ from .recognizer import Read
 def normalize(text: str) -> str:
     """Text as compared for sameness: whitespace collapsed, case folded."""
     return " ".join(text.split()).casefold()
+
+
+def meaningful(line: str) -> bool:
+    """A line worth keeping has a letter, digit or symbol (music notes count); bare punctuation
+    (``_``, ``--``, ``|``) is OCR reading edges of the background."""
+    return any(unicodedata.category(char)[0] in "LN" or unicodedata.category(char) == "So" for char in line)
 
 
 def similarity(a: str, b: str) -> float:
@@ -99,7 +106,7 @@ class Merger:
         segment = self._segments.get(event.segment)
         if segment is None or event.recognition is None:
             return
-        lines = tuple(line.strip() for line in event.recognition.lines if line.strip())
+        lines = tuple(line.strip() for line in event.recognition.lines if meaningful(line))
         if not lines:
             return
         first = not segment.reads

@@ -1,0 +1,270 @@
+"""Command line: ``subflow extract|score|live|doctor``.
+
+A thin layer over :func:`subflow.pipeline.stream`: it opens the output first
+(so a bad path fails before any work), shows progress on stderr, writes cues
+as they close, and prints a summary. User mistakes end in one line on stderr
+and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import Config, ConfigError
+from .engines import ENGINES, EngineError
+from .pipeline import Pipeline, Stats
+from .score import ScoreError
+from .sinks import FORMATS, JsonStreamSink, SinkError, open_sink
+from .source import SourceError, VideoSource
+
+# Errors whose message is meant for the user as it is.
+USER_ERRORS: tuple[type[Exception], ...] = (SourceError, ConfigError, SinkError, ScoreError, EngineError)
+# Subcommands that live in their own modules: name -> module with add_parser(subparsers) and run(args).
+SUBCOMMAND_MODULES = {"score": "subflow.score", "live": "subflow.live_cli", "doctor": "subflow.doctor"}
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+log = logging.getLogger("subflow")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="subflow",
+        description="Extract burned-in (hard) subtitles from videos and live streams as timed cues.",
+    )
+    parser.add_argument("--version", action="version", version=f"subflow {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    _add_extract(subparsers)
+    for name, module_name in SUBCOMMAND_MODULES.items():
+        try:  # TODO(lead): remove once live_cli and doctor have landed
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        module.add_parser(subparsers).set_defaults(run=module.run)
+    return parser
+
+
+def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``extract`` and ``live``: what to look at and how to read it."""
+    group = parser.add_argument_group("recognition")
+    group.add_argument("--config", metavar="FILE", help="TOML settings (see configs/default.toml); flags override it")
+    group.add_argument(
+        "--region",
+        metavar="SPEC",
+        help="where subtitles sit: bottom (default), top, both, auto (found by sampling the video), "
+        "or x0,y0,x1,y1 as fractions of the frame (0.1,0.8,0.9,1) or pixels",
+    )
+    group.add_argument("--engine", choices=sorted(ENGINES), help="OCR engine (default: rapid, embedded, CPU)")
+    group.add_argument("--task", choices=["recognize", "translate"], help="read the text, or read and translate it")
+    group.add_argument("--target", metavar="LANG", help="translation target language: en or zh (with --task translate)")
+    group.add_argument(
+        "--sample-every",
+        type=int,
+        metavar="N",
+        help="look at every Nth frame only: faster, but cue times can be up to N-1 frames late (default 1: frame-exact)",
+    )
+    group.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="any setting of the config file, e.g. --set detector.lost_threshold=0.4 or "
+        "--set engines.hunyuan-api.endpoints=http://gpu1:8000/v1 (repeatable)",
+    )
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Defaults, then ``--config``, then ``--set``, then the dedicated flags."""
+    overrides: dict[str, object] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigError(f"--set needs SECTION.KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    flags = {
+        "region.band": args.region,
+        "recognizer.engine": args.engine,
+        "recognizer.task": args.task,
+        "recognizer.target": args.target,
+        "detector.sample_every": args.sample_every,
+    }
+    overrides.update({key: value for key, value in flags.items() if value is not None})
+    engine_overrides = {key: value for key, value in overrides.items() if key.startswith("engines.")}
+    config = Config.load(args.config, {k: v for k, v in overrides.items() if k not in engine_overrides})
+    for key, value in engine_overrides.items():
+        _, engine, option = key.split(".", 2) if key.count(".") >= 2 else (None, None, None)
+        if not option:
+            raise ConfigError(f"--set {key}: use engines.NAME.OPTION=VALUE")
+        config.engines.setdefault(engine, {})[option] = value
+    if args.sample_every is not None and args.sample_every < 1:
+        raise ConfigError("--sample-every must be 1 or more")
+    return config
+
+
+def _add_extract(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "extract",
+        help="video files in, subtitle files out",
+        description="Read the burned-in subtitles of video files and write them as SRT, WebVTT, ASS or JSON Lines. "
+        "Each input's cues go next to it (movie.mp4 -> movie.srt) unless -o says otherwise. A bad input is "
+        "reported and skipped; the exit status is non-zero if any input failed.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video files (anything FFmpeg reads) or URLs")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="output file (one input), or an existing directory (many inputs); '-' prints JSON Lines to stdout",
+    )
+    parser.add_argument("--format", choices=sorted(FORMATS), help="output format (default: from the output's suffix, else srt)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details (engine, bands, skipped packets)")
+    add_pipeline_options(parser)
+    parser.set_defaults(run=run_extract)
+
+
+def _output_for(source: Path, args: argparse.Namespace, many: bool) -> Path | None:
+    fmt = args.format or "srt"  # the file's suffix when subflow names it
+    if args.output == "-":
+        return None
+    if args.output is None:
+        return source.with_suffix("." + fmt)
+    out = Path(args.output)
+    if many or out.is_dir():
+        if not out.is_dir():
+            raise SinkError(f"{out}: with several inputs, -o must be an existing directory")
+        return out / (source.stem + "." + fmt)
+    return out
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    pipeline = Pipeline(config)
+    failures = 0
+    try:
+        for spec in args.inputs:
+            try:
+                extract_one(spec, args, pipeline, many=len(args.inputs) > 1)
+            except USER_ERRORS as exc:
+                if len(args.inputs) == 1:
+                    raise
+                failures += 1
+                _error(str(exc))
+    finally:
+        pipeline.close()
+    if failures:
+        _error(f"{failures} of {len(args.inputs)} inputs failed")
+        return EXIT_FAILED
+    return 0
+
+
+def extract_one(spec: str, args: argparse.Namespace, pipeline: Pipeline, many: bool) -> None:
+    """Run one input through the pipeline into its output; the output is written only on success."""
+    source = VideoSource(spec, pipeline.config.source)
+    with source:
+        target = _output_for(Path(spec), args, many)
+        if target is None:
+            sink = JsonStreamSink()
+        else:
+            fmt = args.format or pipeline.config.output.format or None
+            sink = open_sink(target, fmt, video_size=(source.width, source.height))
+        progress = None if args.quiet else Progress(spec)
+        pipeline.on_progress = progress.update if progress else None
+        with sink:
+            for update in pipeline.updates(source):
+                if update.final and update.cue is not None and not update.meta.get("retracted"):
+                    sink.write(update.cue)
+        if progress:
+            progress.done(pipeline.stats, target, pipeline.engine.describe(), source.errors)
+
+
+class Progress:
+    """A one-line progress bar on stderr (redrawn on a terminal, a line every 10 s otherwise)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = Path(name).name
+        self.tty = sys.stderr.isatty()
+        self.last_line = 0.0
+
+    def update(self, stats: Stats) -> None:
+        now = time.monotonic()
+        if not self.tty and now - self.last_line < 10:
+            return
+        self.last_line = now
+        line = self._line(stats)
+        sys.stderr.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def _line(self, stats: Stats) -> str:
+        rate = stats.realtime_factor
+        if stats.duration:
+            share = min(1.0, stats.position / stats.duration)
+            bar = "#" * int(share * 20)
+            eta = (stats.duration - stats.position) / rate if rate > 0 else 0.0
+            where = f"[{bar:<20}] {share:4.0%} {_clock(stats.position)}/{_clock(stats.duration)} ETA {_clock(eta)}"
+        else:
+            where = _clock(stats.position)
+        return f"{self.name}: {where} {stats.fps:5.0f} fps {rate:5.1f}x cues {stats.cues}"
+
+    def done(self, stats: Stats, target: Path | None, engine: str, errors: int) -> None:
+        if self.tty:
+            sys.stderr.write("\r\x1b[K")
+        where = f"wrote {target}" if target else "done"
+        sys.stderr.write(
+            f"{self.name}: {where}: {stats.cues} cues; {_clock(stats.position)} of video in {stats.elapsed:.1f} s "
+            f"({stats.realtime_factor:.1f}x real time, {stats.fps:.0f} fps)\n"
+            f"  decode {stats.decode:.1f} s, detect {stats.detect:.1f} s, OCR {stats.recognize:.1f} s busy "
+            f"({stats.crops_read} crops, {engine}), merge {stats.merge:.2f} s"
+            + (f"; {errors} unreadable packets skipped" if errors else "")
+            + "\n"
+        )
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"subflow: error: {message}\n")
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends the run like Ctrl-C: outputs in progress are discarded cleanly."""
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="subflow: %(levelname)s: %(message)s",
+    )
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return args.run(args)
+    except USER_ERRORS as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("\nsubflow: interrupted; unfinished outputs were not written\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
