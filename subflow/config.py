@@ -42,7 +42,7 @@ class DetectorConfig:
     dark_text: bool = False  # also detect dark text on bright plates
     min_text_pixels: float = 0.0005  # share of the band that must be stable strokes to count as text
     persist_frames: int = 3  # strokes must stay this many frames to count (filters moving backgrounds)
-    lost_threshold: float = 0.35  # the text changed when this share of its strokes is gone
+    lost_threshold: float = 0.25  # the text changed when this share of its strokes is gone
     gain_threshold: float = 0.35  # or when this much new stable stroke area appeared
     sample_every: int = 1  # 1 = every frame (frame-exact); N = look at every Nth frame (faster, coarser)
     reads_per_segment: int = 2  # frames of each unchanged stretch sent to OCR (first stable, last)

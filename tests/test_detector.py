@@ -1,0 +1,102 @@
+"""The change detector on frames with known subtitle boundaries."""
+
+from __future__ import annotations
+
+import pytest
+
+from subflow.config import DetectorConfig, RegionConfig
+from subflow.detector import BandBlank, Detector, SegmentClosed, SegmentOpened, Shot
+from subflow.region import parse_bands
+
+from synth import FPS, HEIGHT, WIDTH, Shown, cut_at, frames, moving, plain
+
+
+def run(frame_list, where: str = "bottom", config: DetectorConfig | None = None):
+    band = parse_bands(where, WIDTH, HEIGHT, RegionConfig())[0]
+    detector = Detector(band, config or DetectorConfig())
+    events = []
+    for frame in frame_list:
+        events.extend(detector.push(frame))
+    events.extend(detector.finish())
+    return events
+
+
+def spans(events) -> list[tuple[int, int]]:
+    """Segments as (first frame, first frame without) at FPS."""
+    opened = {e.segment: e.start for e in events if isinstance(e, SegmentOpened)}
+    closed = {e.segment: e.end for e in events if isinstance(e, SegmentClosed)}
+    return [(round(opened[s] * FPS), round(closed[s] * FPS)) for s in opened]
+
+
+def joined(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Adjacent segments joined: what a cue covers when its text did not change."""
+    out: list[tuple[int, int]] = []
+    for start, end in pairs:
+        if out and out[-1][1] == start:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+@pytest.mark.parametrize("background", ["plain", "moving"])
+def test_boundaries_are_frame_exact_and_blank_costs_nothing(background):
+    shown = [Shown(10, 30, ("First line",)), Shown(30, 50, ("Another one here",)), Shown(56, 70, ("First line",))]
+    events = run(frames(80, shown, moving if background == "moving" else plain))
+    assert spans(events) == [(10, 30), (30, 50), (56, 70)]  # a replacement on the very same frame splits
+    for shot in (e for e in events if isinstance(e, Shot)):
+        assert any(a <= shot.frame.index < b for a, b in [(10, 30), (30, 50), (56, 70)])
+    blanks = [round(e.time * FPS) for e in events if isinstance(e, BandBlank)]
+    assert 0 in blanks and 50 in blanks and 70 in blanks
+
+
+def test_moving_background_alone_is_blank():
+    events = run(frames(60, [], moving))
+    assert not [e for e in events if isinstance(e, (SegmentOpened, Shot))]
+
+
+def test_scene_cut_behind_a_subtitle_does_not_end_it():
+    events = run(frames(60, [Shown(10, 45, ("Still here",))], cut_at(25)))
+    assert joined(spans(events)) == [(10, 45)]
+
+
+def test_one_frame_dropout_does_not_split():
+    events = run(frames(50, [Shown(5, 40, ("Steady text",))], hide=[20]))
+    assert spans(events) == [(5, 40)]
+
+
+def test_added_second_line_starts_a_new_segment():
+    shown = [Shown(5, 20, ("Top line of two",)), Shown(20, 40, ("Top line of two", "and a second"))]
+    assert spans(run(frames(50, shown))) == [(5, 20), (20, 40)]
+
+
+def test_short_and_tiny_subtitles_are_found():
+    events = run(frames(40, [Shown(5, 9, ("Quick",)), Shown(20, 26, ("OK",))]))
+    assert spans(events) == [(5, 9), (20, 26)]
+
+
+def test_top_band_sees_only_top_text():
+    shown = [Shown(5, 30, ("At the top",), "top"), Shown(10, 20, ("At the bottom",))]
+    assert spans(run(frames(40, shown), "top")) == [(5, 30)]
+    assert spans(run(frames(40, shown), "bottom")) == [(10, 20)]
+
+
+def test_subtitle_through_the_last_frame_ends_after_it():
+    events = run(frames(30, [Shown(0, 30, ("To the end",))]))
+    assert spans(events) == [(0, 30)]
+
+
+def test_times_come_from_the_frames_not_from_counting():
+    times = [i * 0.05 + (0.02 if i % 3 == 0 else 0) for i in range(40)]  # uneven spacing
+    events = run(frames(40, [Shown(10, 25, ("VFR",))], times=times))
+    opened = [e.start for e in events if isinstance(e, SegmentOpened)]
+    closed = [e.end for e in events if isinstance(e, SegmentClosed)]
+    assert opened == [times[10]] and closed == [times[25]]
+
+
+def test_sampling_every_nth_frame_snaps_to_sampled_frames():
+    every = 3  # the pipeline passes only every Nth frame to the detector
+    frame_list = [f for f in frames(60, [Shown(10, 40, ("Sampled",))]) if f.index % every == 0]
+    events = run(frame_list)
+    (start, end), = spans(events)
+    assert 10 <= start < 10 + every and 40 <= end < 40 + every
