@@ -88,3 +88,107 @@ def _background(width: int, height: int, clutter: bool, rng: np.random.Generator
         draw.line(points, fill=(235, 235, 235), width=int(rng.integers(1, 4)))
     noisy = np.asarray(image).astype(np.int16) + rng.normal(0, 12, (height, width, 3)).astype(np.int16)
     return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+SUBTITLES = [
+    ["我们明天早上八点出发"],
+    ["你到底想说什么？", "What are you trying to say?"],
+    ["I told you not to come back here."],
+    ["这件事情跟你没有关系", "This has nothing to do with you"],
+    ["好"],
+    ["- Where were you last night?", "- At home."],
+    ["第三章：回家的路"],
+    ["Thank you."],
+]
+
+
+def band_set(size: tuple[int, int], count: int) -> list[tuple[list[str], np.ndarray]]:
+    """``count`` band crops of one size: the subtitles above, alternately on plain and busy backgrounds."""
+    return [
+        (SUBTITLES[i % len(SUBTITLES)], render_band(SUBTITLES[i % len(SUBTITLES)], size, clutter=i % 2 == 1, seed=i))
+        for i in range(count)
+    ]
+
+
+def char_error(truth: list[str], lines: Sequence[str]) -> float:
+    """Character error rate ignoring whitespace and line breaks (the plain pipeline splits words apart)."""
+    from subflow.score import edit_distance
+
+    want, got = "".join("".join(truth).split()), "".join("".join(lines).split())
+    return edit_distance(want, got) / len(want)
+
+
+def run_engine(engine, crops: list[np.ndarray], batch: int) -> list[list[str]]:
+    out: list[list[str]] = []
+    for start in range(0, len(crops), batch):
+        out.extend(list(r.lines) for r in engine.read(crops[start : start + batch]))
+    return out
+
+
+def run_plain(ocr, crops: list[np.ndarray]) -> list[list[str]]:
+    """rapidocr as its README shows it: the whole pipeline on each image."""
+    out = []
+    for crop in crops:
+        result = ocr(np.ascontiguousarray(crop[:, :, ::-1]))
+        out.append(list(result.txts or ()))
+    return out
+
+
+def machine() -> str:
+    from importlib.metadata import version
+
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line),
+        platform.processor(),
+    )
+    return (
+        f"{cpu}; {os.cpu_count()} cores; Python {platform.python_version()}; "
+        f"rapidocr {version('rapidocr')}; onnxruntime {version('onnxruntime')}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--crops", type=int, default=16, help="band crops per size (default 16)")
+    parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = one per core)")
+    parser.add_argument("--repeat", type=int, default=2, help="timed passes over the crops; the best is kept")
+    args = parser.parse_args(argv)
+
+    from rapidocr import RapidOCR
+
+    from subflow.engines.rapid import RapidEngine
+    from subflow.lines import find_lines
+
+    print(machine())
+    print(f"threads={args.threads or os.cpu_count()}, {args.crops} crops per size, best of {args.repeat} passes\n")
+    plain_params = {"Global.log_level": "error"}
+    if args.threads:
+        plain_params["EngineConfig.onnxruntime.intra_op_num_threads"] = args.threads
+    plain = RapidOCR(params=plain_params)
+    engines = {mode: RapidEngine(detect=mode, threads=args.threads) for mode in ("lines", "auto", "model")}
+    runners = {f"detect={mode}": (lambda crops, e=engine: run_engine(e, crops, e.max_batch)) for mode, engine in engines.items()}
+    runners["rapidocr plain"] = lambda crops: run_plain(plain, crops)
+
+    print(f"{'band':>10} {'mode':>16} {'crops/s':>8} {'ms/crop':>8} {'CER':>6}")
+    for size in ((1280, 180), (1920, 270)):
+        bands = band_set(size, args.crops)
+        crops = [crop for _, crop in bands]
+        start = time.perf_counter()
+        for crop in crops:
+            find_lines(crop)
+        finder_ms = (time.perf_counter() - start) * 1000 / len(crops)
+        for label, runner in runners.items():
+            runner(crops[:2])  # load the models outside the timing
+            best = float("inf")
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                reads = runner(crops)
+                best = min(best, time.perf_counter() - start)
+            error = sum(char_error(truth, got) for (truth, _), got in zip(bands, reads)) / len(bands)
+            print(f"{size[0]}x{size[1]:<5} {label:>16} {len(crops) / best:8.1f} {best * 1000 / len(crops):8.1f} {error:6.3f}")
+        print(f"{size[0]}x{size[1]:<5} {'(line finder)':>16} {1000 / finder_ms:8.1f} {finder_ms:8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -39,7 +39,7 @@ class LineParams:
     word_gap: float = 1.5  # components further apart than this x line height are not one line
     min_share: float = 0.1  # lines with less than this share of the richest line's strokes are clutter
     pad_y: float = 0.25  # box padding above and below, x line height (the recogniser wants margins)
-    pad_x: float = 0.5  # box padding left and right, x line height
+    pad_x: float = 0.3  # box padding left and right, x line height
 
 
 def find_lines(rgb: np.ndarray, params: LineParams = LineParams()) -> list[Box]:
@@ -54,7 +54,7 @@ def lines_in_mask(mask: np.ndarray, params: LineParams = LineParams(), luma: np.
     parts = _glyph_parts(mask, params, luma)
     if not parts:
         return []
-    lines = _stack_fragments(_chain(parts, params.word_gap), params.min_height)
+    lines = _stack_fragments([_union(_trim_ends(group)) for group in _chain(parts, params.word_gap)], params.min_height)
     masses = [sum(mass for box, mass in parts if _inside(box, line)) for line in lines]
     richest = max(masses)
     kept = [
@@ -67,7 +67,7 @@ def lines_in_mask(mask: np.ndarray, params: LineParams = LineParams(), luma: np.
 
 def group_into_lines(boxes: Iterable[Box], word_gap: float = 1.5) -> list[Box]:
     """Join word boxes (e.g. from a text detector) into line boxes, top to bottom."""
-    return sorted(_chain([(box, 0) for box in boxes], word_gap), key=lambda b: (b.y0, b.x0))
+    return sorted((_union(group) for group in _chain([(box, 0) for box in boxes], word_gap)), key=lambda b: (b.y0, b.x0))
 
 
 def _glyph_parts(mask: np.ndarray, params: LineParams, luma: np.ndarray | None) -> list[tuple[Box, int]]:
@@ -96,8 +96,8 @@ def _outlined(mask: np.ndarray, labels: np.ndarray, count: int, luma: np.ndarray
     return dark >= params.outline_share * np.maximum(total, 1)
 
 
-def _chain(parts: Sequence[tuple[Box, int]], word_gap: float) -> list[Box]:
-    """Union boxes of parts linked by vertical overlap and a small horizontal gap (union-find)."""
+def _chain(parts: Sequence[tuple[Box, int]], word_gap: float) -> list[list[Box]]:
+    """Groups of parts linked by vertical overlap and a small horizontal gap (union-find)."""
     boxes = [box for box, _ in parts]
     parent = list(range(len(boxes)))
 
@@ -121,7 +121,29 @@ def _chain(parts: Sequence[tuple[Box, int]], word_gap: float) -> list[Box]:
     groups: dict[int, list[Box]] = {}
     for i, box in enumerate(boxes):
         groups.setdefault(root(i), []).append(box)
-    return [_union(group) for group in groups.values()]
+    return list(groups.values())
+
+
+def _trim_ends(parts: list[Box]) -> list[Box]:
+    """Drop runs of small blobs hanging off either end of a line after a gap wider than a
+    space: lit windows, specks and other debris that chained on. Punctuation sits closer to
+    its text, and a dialogue dash is wide and thin, so both stay."""
+    core = float(np.percentile([b.height for b in parts], 75))
+    clusters: list[list[Box]] = []
+    for box in sorted(parts, key=lambda b: b.x0):
+        if clusters and box.x0 - max(b.x1 for b in clusters[-1]) <= 0.5 * core:
+            clusters[-1].append(box)
+        else:
+            clusters.append([box])
+
+    def debris(cluster: list[Box]) -> bool:
+        return all(b.height < 0.6 * core and b.width <= 1.5 * b.height for b in cluster)
+
+    while len(clusters) > 1 and debris(clusters[0]):
+        clusters.pop(0)
+    while len(clusters) > 1 and debris(clusters[-1]):
+        clusters.pop()
+    return [box for cluster in clusters for box in cluster]
 
 
 def _stack_fragments(lines: list[Box], min_height: int) -> list[Box]:

@@ -112,3 +112,14 @@ def test_outline_requirement_rejects_plain_bright_shapes():
     band[100:140, 704:708] = 255
     band[100:104, 704:744] = 255
     assert len(find_lines(band)) == 1
+
+
+def test_debris_at_line_ends_is_trimmed_but_dashes_stay():
+    """Lit windows chained onto a line end are cut off; a leading dialogue dash is not."""
+    mask = np.zeros((180, 1280), dtype=bool)
+    drawn = glyph_row(mask, 400, 100, count=6, size=36)
+    mask[110:120, drawn.x1 + 30 : drawn.x1 + 40] = True  # a small square after a wide gap
+    mask[130:140, drawn.x1 + 50 : drawn.x1 + 60] = True  # and another, chained to it
+    assert lines_in_mask(mask, TIGHT) == [drawn]
+    mask[116:121, 340:370] = True  # a dash before the text, a space away
+    assert lines_in_mask(mask, TIGHT) == [Box(340, drawn.y0, drawn.x1, drawn.y1)]

@@ -48,7 +48,7 @@ class RapidOptions:
 
     threads: int = 0  # onnxruntime threads per model call; 0 = one per core
     detect: str = "auto"  # "lines" (stroke-mask line finder), "model" (DB detector) or "auto" (lines, model when unsure)
-    min_line_confidence: float = 0.5  # lines read below this are dropped as clutter
+    min_line_confidence: float = 0.6  # lines read below this are dropped (clutter reads as short garbage)
     fallback_below: float = 0.85  # auto: crops whose weakest line reads below this are re-detected by the model
     det_side: int = 960  # the DB detector sees crops scaled down to at most this many pixels wide
     rec_batch: int = 8  # line crops per onnxruntime call (similar widths are batched together)
