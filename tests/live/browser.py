@@ -6,6 +6,7 @@ poll until an expression has the expected value.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -49,7 +50,8 @@ class Chromium:
                 break
             time.sleep(0.1)
         assert pages, "chromium opened no page"
-        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=2**24)
+        self._stack = contextlib.ExitStack()
+        self.ws = self._stack.enter_context(connect(pages[0]["webSocketDebuggerUrl"], max_size=2**24))
         self._id = 0
 
     def _devtools_port(self, timeout: float) -> int:
@@ -88,7 +90,7 @@ class Chromium:
 
     def close(self) -> None:
         try:
-            self.ws.close()
+            self._stack.close()
         finally:
             self.proc.terminate()
             try:

@@ -43,7 +43,7 @@ class RtspServer:
     def __init__(self, clip: Path, duration: float, port: int | None = None) -> None:
         self.clip, self.duration = clip, duration
         self.port = port or free_port()
-        self.anchor = time.time()
+        self.anchor: float | None = None  # wall time of the broadcast's 0:00, set by the first start
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -52,8 +52,8 @@ class RtspServer:
 
     def start(self, anchor: float | None = None) -> "RtspServer":
         """(Re)start on the same port; the broadcast clock continues from ``anchor`` (default: the first start)."""
-        if anchor is not None:
-            self.anchor = anchor
+        if anchor is not None or self.anchor is None:
+            self.anchor = anchor or time.time()
         cmd = [SYSTEM_PYTHON, str(RTSP_SCRIPT), "--port", str(self.port), "--file", str(self.clip),
                "--anchor", repr(self.anchor), "--duration", str(self.duration)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -44,17 +44,19 @@ def main() -> int:
     factory.set_shared(False)
 
     if args.anchor is not None:
-        def on_configure(_factory, media):
-            def on_prepared(media_):
-                elapsed = time.time() - args.anchor
-                offset = elapsed % (args.duration or 1e9)
-                if elapsed > 0 and offset > 0.2:
-                    ok, rng = GstRtsp.rtsp_range_parse(f"npt={offset:.3f}-")
-                    if ok == GstRtsp.RTSPResult.OK:
-                        media_.seek(rng)
-            media.connect("prepared", on_prepared)
+        def join_live(media):
+            # a camera does not restart its show for a new viewer: jump to "now" in the file
+            if media.get_status() != GstRtspServer.RTSPMediaStatus.PREPARED:
+                return True  # not ready yet: try again on the next tick
+            elapsed = time.time() - args.anchor
+            offset = elapsed % (args.duration or 1e9)
+            if elapsed > 0 and offset > 0.2:
+                ok, rng = GstRtsp.rtsp_range_parse(f"npt={offset:.3f}-")
+                if ok != GstRtsp.RTSPResult.OK or not media.seek(rng):
+                    print(f"seek to {offset:.2f} s failed", file=sys.stderr, flush=True)
+            return False
 
-        factory.connect("media-configure", on_configure)
+        factory.connect("media-configure", lambda _f, media: GLib.timeout_add(20, join_live, media))
 
     server.get_mount_points().add_factory(args.mount, factory)
     if server.attach(None) == 0:
