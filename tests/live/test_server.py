@@ -312,3 +312,34 @@ def test_oversized_client_message_closes_with_1009():
         return info.value.rcvd.code
 
     assert asyncio.run(scenario()) == 1009
+
+
+def test_example_client_prints_finals_and_survives_a_restart():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import ServerThread
+
+    root = Path(__file__).parents[2]
+    server = ServerThread().start()
+    proc = subprocess.Popen([sys.executable, str(root / "examples" / "live_client.py"), f"ws://127.0.0.1:{server.port}/ws"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=root)
+    try:
+        time.sleep(1.5)  # the client connects
+        server.publish(partial(0, "first"))
+        server.publish(final(0, "first"))
+        server.stop()
+        server.start()  # a new session on the same port: the client reconnects by itself
+        time.sleep(1.5)
+        server.publish(final(0, "second"))
+        lines = []
+        while len(lines) < 2:
+            line = proc.stdout.readline()
+            assert line, "example client exited"
+            if "->" in line:
+                lines.append(line.split("\r")[-1].strip())
+    finally:
+        proc.kill()
+        server.close()
+    assert lines[0].endswith("'first'") and lines[1].endswith("'second'")
