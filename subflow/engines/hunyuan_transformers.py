@@ -95,7 +95,6 @@ class HunyuanTransformersEngine(HunyuanEngine):
     def generate_batch(self, images: list[np.ndarray], prompt: str) -> list[Answer]:
         """Synchronous batched generation (the benchmark times this directly)."""
         import torch
-        from PIL import Image
 
         self.load()
         text = self._processor.apply_chat_template(
@@ -104,8 +103,9 @@ class HunyuanTransformersEngine(HunyuanEngine):
         answers: list[Answer] = []
         s = self.sampling
         for start in range(0, len(images), self.max_batch):
-            chunk = [Image.fromarray(image) for image in images[start : start + self.max_batch]]
-            inputs = self._processor(text=[text] * len(chunk), images=chunk, return_tensors="pt", padding=True)
+            chunk = images[start : start + self.max_batch]
+            # Image preprocessing runs on the model's device (the torchvision processor accepts it).
+            inputs = self._processor(text=[text] * len(chunk), images=chunk, return_tensors="pt", padding=True, device=self.device)
             inputs = inputs.to(self.device)
             if "pixel_values" in inputs:
                 inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
@@ -127,3 +127,4 @@ class HunyuanTransformersEngine(HunyuanEngine):
 
     def describe(self) -> str:
         return f"hunyuan-transformers ({self.settings.model} on {self.device}, batches of {self.max_batch})"
+

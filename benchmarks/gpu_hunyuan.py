@@ -1,0 +1,159 @@
+"""GPU benchmark of the ``hunyuan-transformers`` engine: the real HunyuanOCR architecture, RANDOM weights.
+
+Builds a checkpoint with HunyuanOCR's real sizes (0.46B ViT + 0.54B LLM,
+random weights: the figures are costs, not accuracy), then times the
+engine's batched generation on 1920x192 subtitle strips with exactly
+``--tokens`` new tokens per strip:
+
+- latency of one strip at batch 1 (median of ``--repeats`` runs),
+- throughput (strips/s) at each of ``--batches``,
+
+for each generation setup in ``--variants``: ``dynamic`` (plain generate,
+dynamic KV cache) or ``static`` (static KV cache, which transformers compiles
+and replays as CUDA graphs). Rerun (on a GPU machine with torch and
+transformers >= 5.13)::
+
+    python benchmarks/gpu_hunyuan.py --out bench-out/gpu_hunyuan.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "hunyuan")]
+
+from subflow.engines.hunyuan_common import PROMPTS  # noqa: E402
+from subflow.engines.hunyuan_transformers import HunyuanTransformersEngine  # noqa: E402
+
+
+def timed(fn, repeats: int) -> float:
+    """Median wall time of ``fn()`` in seconds (fn returns host data, so the GPU work is finished)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batches: list[int], tokens: int,
+                repeats: int) -> dict:
+    import torch
+
+    engine = HunyuanTransformersEngine(
+        model=str(checkpoint), max_tokens=tokens, cache=variant, batch_size=max(batches),
+        min_pixels=512 * 512, max_pixels=2048 * 2048,
+    )
+    start = time.perf_counter()
+    engine.load()
+    load_s = time.perf_counter() - start
+    engine._model.generation_config.min_new_tokens = tokens  # random weights: never stop early
+    prompt = PROMPTS["recognize"]
+    result: dict = {"variant": variant, "load_s": round(load_s, 2), "batches": {}}
+    for batch in batches:
+        images = strips[:batch]
+        start = time.perf_counter()
+        answers = engine.generate_batch(images, prompt)  # first call: compilation / allocation
+        first_s = time.perf_counter() - start
+        engine.generate_batch(images, prompt)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        seconds = timed(lambda: engine.generate_batch(images, prompt), repeats if batch == 1 else max(3, repeats // 3))
+        result["batches"][batch] = {
+            "seconds": round(seconds, 4),
+            "ms_per_strip": round(1000 * seconds / batch, 2),
+            "strips_per_s": round(batch / seconds, 1),
+            "first_call_s": round(first_s, 2),
+            "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+            "answers": len(answers),
+        }
+        print(f"  {variant:8s} batch {batch:3d}: {1000 * seconds:8.1f} ms/call  {batch / seconds:7.1f} strips/s "
+              f"(first call {first_s:.1f} s)", flush=True)
+    # Where the time of one strip goes: image preprocessing + ViT alone.
+    processor, model = engine._processor, engine._model
+    text = processor.apply_chat_template(
+        [{"role": "system", "content": ""}, {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}],
+        tokenize=False, add_generation_prompt=True,
+    )
+
+    def preprocess(n: int):
+        return processor(text=[text] * n, images=strips[:n], return_tensors="pt",
+                         padding=True, device=engine.device)
+
+    result["preprocess_ms"] = {n: round(1000 * timed(lambda: preprocess(n), 5), 2) for n in (1, max(batches))}
+    inputs = preprocess(1).to(engine.device)
+    with torch.inference_mode():
+        def vit():
+            model.model.get_image_features(inputs["pixel_values"].to(engine.dtype), inputs["image_grid_thw"])
+            torch.cuda.synchronize()
+        vit()
+        result["vit_ms_one_strip"] = round(1000 * timed(vit, 10), 2)
+    del engine, model
+    torch.cuda.empty_cache()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="HunyuanOCR transformers-engine GPU benchmark (random weights)")
+    parser.add_argument("--out", default="bench-out/gpu_hunyuan.json")
+    parser.add_argument("--checkpoint", default="/tmp/hunyuanocr-random", help="built here if missing")
+    parser.add_argument("--variants", default="dynamic,static")
+    parser.add_argument("--batches", default="1,8,32,64")
+    parser.add_argument("--tokens", type=int, default=24)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+
+    import torch
+    import transformers
+
+    from tiny_checkpoint import build
+
+    if not torch.cuda.is_available():
+        print("no CUDA device: this benchmark needs a GPU", file=sys.stderr)
+        return 2
+    checkpoint = Path(args.checkpoint)
+    build_s = 0.0
+    if not (checkpoint / "model.safetensors").exists() and not list(checkpoint.glob("model-*.safetensors")):
+        start = time.perf_counter()
+        build(checkpoint, real_sizes=True, device="cuda", dtype="bfloat16", min_pixels=512 * 512, max_pixels=2048 * 2048)
+        build_s = time.perf_counter() - start
+    rng = np.random.default_rng(0)
+    batches = [int(b) for b in args.batches.split(",")]
+    strips = [rng.integers(0, 256, (192, 1920, 3), dtype=np.uint8) for _ in range(max(batches))]
+    report = {
+        "what": "hunyuan-transformers engine, real HunyuanOCR architecture, RANDOM weights, 1920x192 strips, "
+                f"{args.tokens} new tokens each, bf16, sdpa",
+        "gpu": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "checkpoint_build_s": round(build_s, 1),
+        "variants": [],
+    }
+    print(f"{report['gpu']}, torch {torch.__version__}, transformers {transformers.__version__}", flush=True)
+    for variant in args.variants.split(","):
+        try:
+            report["variants"].append(run_variant(checkpoint, variant, strips, batches, args.tokens, args.repeats))
+        except Exception as exc:  # keep the other variants' figures
+            report["variants"].append({"variant": variant, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+            print(f"  {variant}: FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print("\nvariant   batch   ms/call   ms/strip   strips/s")
+    for v in report["variants"]:
+        for batch, row in v.get("batches", {}).items():
+            print(f"{v['variant']:8s} {batch:6d} {1000 * row['seconds']:9.1f} {row['ms_per_strip']:10.2f} {row['strips_per_s']:10.1f}")
+        if "vit_ms_one_strip" in v:
+            print(f"{v['variant']:8s} ViT one strip {v['vit_ms_one_strip']} ms; preprocess {v['preprocess_ms']} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
