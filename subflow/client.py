@@ -40,6 +40,7 @@ class CaptionClient:
         *,
         token: str | None = None,
         since: int | None = None,
+        session: str | None = None,
         backoff_min: float = 0.2,
         backoff_max: float = 5.0,
         include_replay: bool = True,
@@ -47,7 +48,7 @@ class CaptionClient:
         self.url = url
         self.token = token
         self.last_seq = since
-        self.session: str | None = None
+        self.session = session  # with ``since``: resume a session another client object followed
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
         self.include_replay = include_replay

@@ -119,7 +119,6 @@ class LiveSession:
     def work(self, publish: Any) -> None:
         """The worker thread: pipeline updates to the sinks (finals) and the server (everything)."""
         try:
-            self.pipeline.engine  # load the model while the source connects, not after the first frames
             self.source.wait_ready()
             if self.source.closed:
                 return
@@ -183,8 +182,13 @@ def run(args: argparse.Namespace) -> int:
     except (*_ERRORS, OSError) as exc:
         print(f"subflow live: error: {exc}", file=sys.stderr)
         return 2
-    source = LiveSource(args.source, config.source, config.live, realtime=args.realtime)
     pipeline = Pipeline(config)
+    try:
+        pipeline.engine  # load the model first: once /healthz answers, captions flow from the first frame
+    except EngineError as exc:
+        print(f"subflow live: error: {exc}", file=sys.stderr)
+        return 2
+    source = LiveSource(args.source, config.source, config.live, realtime=args.realtime)
     server = CaptionServer(config.server, tokens=tokens, info={"source": args.source}) if listen else None
     session = LiveSession(source, pipeline, sinks, server)
     if server is not None:

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from clip import GroundTruth, make_clip, timeline  # noqa: E402
-
-SYSTEM_PYTHON = "/usr/bin/python3"
-RTSP_SCRIPT = Path(__file__).parent / "rtsp_server.py"
+from rtsp_server import SYSTEM_PYTHON, RtspServer, free_port  # noqa: E402,F401
 
 
 def have_rtsp_server() -> bool:
@@ -29,47 +24,6 @@ def have_rtsp_server() -> bool:
 
 needs_rtsp = pytest.mark.skipif(not have_rtsp_server(), reason="gst-rtsp-server (Debian packages, see Makefile) not installed")
 needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RtspServer:
-    """gst-rtsp-server in a subprocess, playing the clip as a broadcast (see rtsp_server.py)."""
-
-    def __init__(self, clip: Path, duration: float, port: int | None = None) -> None:
-        self.clip, self.duration = clip, duration
-        self.port = port or free_port()
-        self.anchor: float | None = None  # wall time of the broadcast's 0:00, set by the first start
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"rtsp://127.0.0.1:{self.port}/stream"
-
-    def start(self, anchor: float | None = None) -> "RtspServer":
-        """(Re)start on the same port; the broadcast clock continues from ``anchor`` (default: the first start)."""
-        if anchor is not None or self.anchor is None:
-            self.anchor = anchor or time.time()
-        cmd = [SYSTEM_PYTHON, str(RTSP_SCRIPT), "--port", str(self.port), "--file", str(self.clip),
-               "--anchor", repr(self.anchor), "--duration", str(self.duration)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline()
-        assert line.startswith("READY"), f"RTSP server did not start: {line!r}"
-        return self
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.kill()
-            self.proc.wait(5)
 
 
 @pytest.fixture(scope="session")

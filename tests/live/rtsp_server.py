@@ -8,30 +8,101 @@ every new session starts at ``(now - WALL) % duration`` of the file, so a
 client that reconnects after a stall or a server restart joins "live" instead
 of from the top, and a stream that reached its end loops on reconnect.
 
-Prints ``READY <port>`` on stdout once it listens.
+Prints ``READY <port>`` on stdout once it listens, and with ``--timing`` one line
+``PLAY <position> <wall>`` per session: the wall time at which the frame at
+``position`` (seconds of the file) leaves the server, from the pipeline clock,
+so a benchmark knows when any subtitle first appeared on the stream.
+
+:class:`RtspServer` is the controller the tests and benchmarks use from the
+venv (the GObject imports happen only in the server process).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
+import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 
-import gi
+SYSTEM_PYTHON = "/usr/bin/python3"
 
-gi.require_version("Gst", "1.0")
-gi.require_version("GstRtsp", "1.0")
-gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RtspServer:
+    """gst-rtsp-server in a subprocess, playing ``clip``; fault it with :meth:`signal`, :meth:`kill`, :meth:`start`.
+
+    With ``broadcast=True`` the show runs on a wall clock set by the first start
+    (see the module doc); otherwise every session plays the file from the top.
+    """
+
+    def __init__(self, clip: Path, duration: float, port: int | None = None, *, broadcast: bool = True, timing: bool = False) -> None:
+        self.clip, self.duration = clip, duration
+        self.port = port or free_port()
+        self.broadcast, self.timing = broadcast, timing
+        self.anchor: float | None = None  # wall time of the broadcast's 0:00, set by the first start
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/stream"
+
+    def start(self) -> "RtspServer":
+        """(Re)start on the same port; a broadcast continues where its clock says."""
+        if self.anchor is None:
+            self.anchor = time.time()
+        cmd = [SYSTEM_PYTHON, __file__, "--port", str(self.port), "--file", str(self.clip)]
+        if self.broadcast:
+            cmd += ["--anchor", repr(self.anchor), "--duration", str(self.duration)]
+        if self.timing:
+            cmd.append("--timing")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"RTSP server did not start: {line!r}")
+        return self
+
+    def play_line(self, timeout: float = 30) -> tuple[float, float]:
+        """(position, wall) of the next session's first frame (needs ``timing``)."""
+        assert self.proc is not None and self.timing
+        line = self.proc.stdout.readline()
+        kind, position, wall = line.split()
+        assert kind == "PLAY", line
+        return float(position), float(wall)
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(5)
 
 
 def main() -> int:
+    import gi
+
+    gi.require_version("Gst", "1.0")
+    gi.require_version("GstRtsp", "1.0")
+    gi.require_version("GstRtspServer", "1.0")
+    from gi.repository import GLib, Gst, GstRtsp, GstRtspServer
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--file", required=True)
     parser.add_argument("--mount", default="/stream")
     parser.add_argument("--anchor", type=float, default=None, help="wall time at which the broadcast's 0:00 played")
     parser.add_argument("--duration", type=float, default=None, help="file duration (needed with --anchor)")
+    parser.add_argument("--timing", action="store_true", help="print PLAY <position> <wall> per session")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -57,6 +128,24 @@ def main() -> int:
             return False
 
         factory.connect("media-configure", lambda _f, media: GLib.timeout_add(20, join_live, media))
+
+    if args.timing:
+        def on_buffer(pad, info):
+            element = pad.get_parent_element()
+            clock = element.get_clock()
+            if element.current_state != Gst.State.PLAYING or clock is None:
+                return Gst.PadProbeReturn.OK  # prerolling: not on the wire yet
+            pts = info.get_buffer().pts
+            render = element.get_base_time() + pts  # no seek in timing mode: running time = pts
+            wall = time.time() - (clock.get_time() - render) / Gst.SECOND
+            print(f"PLAY {pts / Gst.SECOND:.6f} {wall:.6f}", flush=True)
+            return Gst.PadProbeReturn.REMOVE
+
+        def add_probe(_factory, media):
+            pay = media.get_element().get_by_name("pay0")
+            pay.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, on_buffer)
+
+        factory.connect("media-configure", add_probe)
 
     server.get_mount_points().add_factory(args.mount, factory)
     if server.attach(None) == 0:
