@@ -178,14 +178,10 @@ def run(args: argparse.Namespace) -> int:
         tokens = read_tokens(args.token_file) if args.token_file else set()
         if not (listen or args.srt or args.vtt or args.jsonl or args.json):
             raise ConfigError("nothing to do: give --ws, --srt/--vtt/--jsonl or --json")
+        pipeline = Pipeline(config)
+        pipeline.engine  # load the model first: once /healthz answers, captions flow from the first frame
         sinks = _sinks(args)
     except (*_ERRORS, OSError) as exc:
-        print(f"subflow live: error: {exc}", file=sys.stderr)
-        return 2
-    pipeline = Pipeline(config)
-    try:
-        pipeline.engine  # load the model first: once /healthz answers, captions flow from the first frame
-    except EngineError as exc:
         print(f"subflow live: error: {exc}", file=sys.stderr)
         return 2
     source = LiveSource(args.source, config.source, config.live, realtime=args.realtime)
