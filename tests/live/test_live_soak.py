@@ -1,0 +1,28 @@
+"""The short version of the soak (benchmarks/live_soak.py): faults, churning clients, a stalled client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import needs_rtsp
+
+pytestmark = [needs_rtsp, pytest.mark.live]
+ROOT = Path(__file__).parents[2]
+
+
+def test_short_soak_loses_nothing_and_leaks_no_handles(live_clip, tmp_path):
+    out = tmp_path / "soak.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "live_soak.py"), "--seconds", "35", "--fault-every", "9",
+         "--video", str(live_clip), "--json", str(out)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT,
+    )
+    verdict = json.loads(out.read_text())
+    assert proc.returncode == 0, (verdict["problems"], proc.stderr[-3000:])
+    assert verdict["finals"] >= 4 and verdict["srt_cues"] >= verdict["finals"]
+    assert len(verdict["faults"]) >= 3 and verdict["reconnects"] >= 2
+    assert sum(verdict["churn_finals"]) > 0
