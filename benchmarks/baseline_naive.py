@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for t, band in sampled_bands(args.video, args.every, args.band, args.seconds):
             result = ocr(band)
-            reads.append((t, " ".join(result.txts or ())))
+            reads.append((t, " ".join(" ".join(result.txts or ()).split())))
             print(f"\r{t:8.2f} s  {len(reads)} frames read", end="", file=sys.stderr, flush=True)
         with av.open(args.video) as container:
             fps = float(container.streams.video[0].average_rate or 25)

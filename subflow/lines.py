@@ -70,6 +70,28 @@ def group_into_lines(boxes: Iterable[Box], word_gap: float = 1.5) -> list[Box]:
     return sorted((_union(group) for group in _chain([(box, 0) for box in boxes], word_gap)), key=lambda b: (b.y0, b.x0))
 
 
+def wide_gaps(rgb: np.ndarray, params: LineParams = LineParams(), share: float = 0.35) -> list[int]:
+    """Columns in the middle of the gaps between a line crop's glyphs that are wider than
+    ``share`` x the glyph height: spaces in CJK text, whose glyphs otherwise nearly touch."""
+    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    parts = _glyph_parts(stroke_mask(luma, params.mask), params, luma)
+    if len(parts) < 2:
+        return []
+    height = float(np.percentile([box.height for box, _ in parts], 75))
+    columns = np.zeros(luma.shape[1], dtype=np.int8)
+    for box, _ in parts:
+        columns[box.x0 : box.x1] = 1
+    runs = _runs(columns)
+    return [(stop + start) // 2 for (_, stop), (start, _) in zip(runs, runs[1:]) if start - stop >= share * height]
+
+
+def _runs(profile: np.ndarray) -> list[tuple[int, int]]:
+    """Half-open index ranges where ``profile`` is non-zero."""
+    on = np.concatenate([[0], (profile > 0).astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(on))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
 def _glyph_parts(mask: np.ndarray, params: LineParams, luma: np.ndarray | None) -> list[tuple[Box, int]]:
     """Boxes and pixel counts of the mask's components that can be parts of glyphs."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)

@@ -22,6 +22,7 @@ CASES = {
     "two letters off centre": (["OK"], (1920, 270), False, 0.75),
     "thin glyph": (["三"], (1280, 180), False, 0.5),
     "latin punctuation": (["Wait... what's that?!"], (1280, 180), True, 0.4),
+    "chinese pause space": (["别担心 一切都会好起来的", "Don't worry"], (1920, 270), False, 0.5),
 }
 
 
@@ -94,6 +95,12 @@ def test_works_with_the_network_unreachable(monkeypatch):
     engine = create_engine("rapid", detect="auto", threads=1)
     (result,) = asyncio.run(engine.recognize([render_band(["离线也能读"], clutter=True)], RECOGNIZE))
     assert result.lines == ("离线也能读",)
+
+
+def test_pause_space_in_chinese_is_kept_only_where_it_is_seen(engines, bands):
+    with_space, without = render_band(["我们先去吃饭 然后再说"]), render_band(["我们先去吃饭然后再说"])
+    results = asyncio.run(engines["lines"].recognize([with_space, without], RECOGNIZE))
+    assert [r.lines for r in results] == [("我们先去吃饭 然后再说",), ("我们先去吃饭然后再说",)]
 
 
 def test_cleanup_only_touches_whitespace():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks.engine_rapid import render_band
-from subflow.lines import LineParams, find_lines, group_into_lines, lines_in_mask
+from subflow.lines import LineParams, find_lines, group_into_lines, lines_in_mask, wide_gaps
 from subflow.records import Box
 
 # No padding, so boxes can be compared with what was drawn.
@@ -123,3 +123,13 @@ def test_debris_at_line_ends_is_trimmed_but_dashes_stay():
     assert lines_in_mask(mask, TIGHT) == [drawn]
     mask[116:121, 340:370] = True  # a dash before the text, a space away
     assert lines_in_mask(mask, TIGHT) == [Box(340, drawn.y0, drawn.x1, drawn.y1)]
+
+
+def test_wide_gaps_finds_the_space_between_cjk_words_only():
+    spaced, plain = render_band(["别担心 一切都会好起来的"]), render_band(["别担心一切都会好起来的"])
+    (box,) = find_lines(spaced)
+    cuts = wide_gaps(spaced[box.y0 : box.y1, box.x0 : box.x1])
+    assert len(cuts) == 1
+    assert 0.2 < cuts[0] / box.width < 0.35  # after the third of eleven characters
+    (box,) = find_lines(plain)
+    assert wide_gaps(plain[box.y0 : box.y1, box.x0 : box.x1]) == []

@@ -30,7 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..lines import LineParams, find_lines, group_into_lines
+from ..lines import LineParams, find_lines, group_into_lines, wide_gaps
 from ..records import Box, Recognition, Task
 from ..textmask import MaskParams
 from .base import Engine, EngineError
@@ -40,6 +40,7 @@ DETECT_MODES = ("lines", "model", "auto")
 # A space between two CJK characters (or CJK punctuation) is an OCR artefact, never text.
 _CJK = r"\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _CJK_SPACE = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
+_CJK_ONLY = re.compile(rf"[{_CJK}0-9]+")
 
 
 @dataclass(frozen=True)
@@ -141,30 +142,51 @@ class RapidEngine(Engine):
 
     def _read_lines(self, crops: list[np.ndarray], boxes: list[list[Box]]) -> list[Recognition]:
         """Recognise every line of every crop in one batched call and assemble per-crop answers."""
-        line_images = [
-            np.ascontiguousarray(crop[b.y0 : b.y1, b.x0 : b.x1, ::-1])  # rapidocr wants BGR
-            for crop, crop_boxes in zip(crops, boxes)
-            for b in crop_boxes
-            if b.width > 0 and b.height > 0
-        ]
-        reads: list[tuple[str, float]] = []
-        if line_images:
-            output = self._model().recognize_txt(line_images)
-            reads = list(zip(output.txts, output.scores))
+        images = [[crop[b.y0 : b.y1, b.x0 : b.x1] for b in crop_boxes if b.width > 0 and b.height > 0]
+                  for crop, crop_boxes in zip(crops, boxes)]
+        flat = [image for crop_images in images for image in crop_images]
+        reads = self._restore_cjk_spaces(flat, self._recognize(flat))
         results, start = [], 0
-        for crop_boxes in boxes:
-            count = sum(1 for b in crop_boxes if b.width > 0 and b.height > 0)
+        for crop_images in images:
             lines = [
                 (text, score)
-                for text, score in (( _clean(t), float(s)) for t, s in reads[start : start + count])
+                for text, score in reads[start : start + len(crop_images)]
                 if text and score >= self.settings.min_line_confidence
             ]
-            start += count
+            start += len(crop_images)
             if lines:
                 results.append(Recognition(tuple(t for t, _ in lines), min(s for _, s in lines)))
             else:
                 results.append(Recognition((), 0.0))
         return results
+
+    def _recognize(self, images: list[np.ndarray]) -> list[tuple[str, float]]:
+        """One batched rec call on RGB line images: cleaned text and score of each."""
+        if not images:
+            return []
+        output = self._model().recognize_txt([np.ascontiguousarray(image[:, :, ::-1]) for image in images])
+        return [(_clean(text), float(score)) for text, score in zip(output.txts, output.scores)]
+
+    def _restore_cjk_spaces(self, images: list[np.ndarray], reads: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """Chinese subtitles use a space as a pause mark (我们先去吃饭 然后再说), which the rec
+        model drops. Where a CJK line shows a wide gap, read the pieces between gaps again and
+        keep the spaces only if the pieces spell exactly the whole-line read: no text is invented."""
+        split = {}
+        for i, (image, (text, _)) in enumerate(zip(images, reads)):
+            if _CJK_ONLY.fullmatch(text) and len(text) > 1:
+                cuts = wide_gaps(image, self.line_params)
+                if cuts:
+                    split[i] = [image[:, a:b] for a, b in zip([0, *cuts], [*cuts, image.shape[1]])]
+        if not split:
+            return reads
+        pieces = self._recognize([piece for group in split.values() for piece in group])
+        reads, start = list(reads), 0
+        for i, group in split.items():
+            words = [text for text, _ in pieces[start : start + len(group)]]
+            start += len(group)
+            if all(words) and "".join(words) == reads[i][0]:
+                reads[i] = (" ".join(words), reads[i][1])
+        return reads
 
     def _model(self):
         """The rapidocr pipeline object, built on first use (callers hold ``self._lock``)."""
