@@ -84,13 +84,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--band", type=float, default=0.25, help="bottom band height, share of the frame")
     parser.add_argument("--similarity", type=float, default=0.8, help="reads this similar join one cue")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this much media time")
+    parser.add_argument(
+        "--det-side", type=int, default=0,
+        help="scale bands to at most this width for the detector (0 = rapidocr's default: short side up to 736 px)",
+    )
     args = parser.parse_args(argv)
     if not Path(args.video).is_file():
         parser.error(f"no such video: {args.video}")
 
     from rapidocr import RapidOCR
 
-    ocr = RapidOCR(params={"Global.log_level": "error"})
+    params: dict = {"Global.log_level": "error"}
+    if args.det_side:
+        params.update({"Det.limit_type": "max", "Det.limit_side_len": args.det_side})
+    ocr = RapidOCR(params=params)
     started = time.perf_counter()
     reads: list[tuple[float, str]] = []
     fps = None

@@ -37,7 +37,8 @@ from .base import Engine, EngineError
 
 DETECT_MODES = ("lines", "model", "auto")
 
-# A space between two CJK characters (or CJK punctuation) is an OCR artefact, never text.
+# Spaces the rec model puts between CJK characters are artefacts (it never reads the pause
+# space of Chinese subtitles; _restore_cjk_spaces puts real ones back from the image).
 _CJK = r"\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _CJK_SPACE = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _CJK_ONLY = re.compile(rf"[{_CJK}0-9]+")
@@ -65,10 +66,11 @@ class RapidOptions:
             if key not in fields:
                 raise EngineError(f"unknown [engines.rapid] option {key!r}; known: {', '.join(fields)}")
             kind = type(fields[key].default)
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not (isinstance(value, kind) and (kind is bool or not isinstance(value, bool))) and not (
-                kind is float and number
-            ):
+            if kind is float:
+                fits = isinstance(value, (int, float)) and not isinstance(value, bool)
+            else:
+                fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            if not fits:
                 raise EngineError(f"[engines.rapid] {key} must be {kind.__name__}, got {value!r}")
             values[key] = kind(value)
         parsed = cls(**values)
