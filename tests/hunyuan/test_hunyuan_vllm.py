@@ -1,0 +1,183 @@
+"""The three HunyuanOCR engines against real vLLM (CPU build) and transformers on a tiny random checkpoint.
+
+The text is garbage by construction (random weights); what is asserted is
+the plumbing: cue count and timing through the whole pipeline, that the three
+engines give the same answer for the same crop, that requests overlap, that a
+killed server is survived and that bad endpoints fail clearly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from subflow.engines import EngineError
+from subflow.engines.hunyuan_api import HunyuanAPIEngine
+from subflow.pipeline import extract
+from subflow.records import Task
+
+from hunyuan_env import HERE, TINY_OPTIONS, vllm_env
+
+pytestmark = pytest.mark.vllm
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+VLLM_INPROCESS = {
+    **TINY_OPTIONS, "dtype": "float32", "enforce_eager": True, "max_model_len": 1024, "max_num_seqs": 16,
+    "engine_args": {"distributed_executor_backend": "uni"},
+}
+
+
+def text_crops(count: int) -> list[np.ndarray]:
+    """Band-like crops with one line of white text each, at varying widths."""
+    font = ImageFont.truetype(FONT, 28)
+    crops = []
+    for i in range(count):
+        image = Image.new("RGB", (480, 72), (40 + 7 * i, 50, 60))
+        ImageDraw.Draw(image).text((20 + 9 * i, 18), f"line {i}: " + "sample text"[: 4 + i % 8], font=font,
+                                   fill=(250, 250, 250), stroke_width=2, stroke_fill=(0, 0, 0))
+        crops.append(np.asarray(image))
+    return crops
+
+
+def assert_cues_match(cues: list, truth: list) -> None:
+    """Same number of cues, each starting and ending on the ground truth's frame (SRT millisecond precision)."""
+    assert len(cues) == len(truth), f"{len(cues)} cues for {len(truth)} in the ground truth: {cues}"
+    for (start, end, lines), expected in zip(cues, truth):
+        assert round(start, 3) == expected.start.total_seconds()
+        assert round(end, 3) == expected.end.total_seconds()
+        assert lines, "every cue carries text (garbage, but text)"
+
+
+def drive(python: Path, engine: str, options: dict, video: Path, crops_file: Path) -> dict:
+    result = subprocess.run(
+        [str(python), str(HERE / "drive_engine.py"), engine, json.dumps(options), str(video), str(crops_file)],
+        capture_output=True, text=True, env=vllm_env(), timeout=280,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def crops_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("crops") / "crops.npz"
+    np.savez(path, *text_crops(6))
+    return path
+
+
+@pytest.fixture(scope="module")
+def api_texts(servers) -> list[str]:
+    engine = HunyuanAPIEngine(endpoints=[servers[0].url], **TINY_OPTIONS)
+    reads = asyncio.run(_recognize_and_close(engine, text_crops(6)))
+    return [read.text for read in reads]
+
+
+async def _recognize_and_close(engine, crops, task=Task()):
+    try:
+        return await engine.recognize(crops, task)
+    finally:
+        await engine.aclose()
+
+
+def test_api_engine_end_to_end_over_two_endpoints(servers, short_video):
+    engine = HunyuanAPIEngine(endpoints=[s.url for s in servers], **TINY_OPTIONS)
+    try:
+        cues = [[c.start, c.end, c.lines] for c in extract(short_video.path, engine=engine)]
+    finally:
+        from subflow.recognizer import run_on_engine_loop
+
+        run_on_engine_loop(engine.aclose())
+    assert_cues_match(cues, short_video.truth)
+    assert sum(e.answered for e in engine.endpoints) >= len(short_video.truth)
+
+
+def test_api_requests_overlap_on_the_server(servers):
+    """16 crops in one call: the server runs several at once (its own gauge says so)."""
+    url = servers[0].url
+    metrics = url.removesuffix("/v1") + "/metrics"
+    seen: list[float] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            for line in httpx.get(metrics, timeout=5).text.splitlines():
+                if line.startswith("vllm:num_requests_running"):
+                    seen.append(float(line.rsplit(" ", 1)[1]))
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    engine = HunyuanAPIEngine(endpoints=[url], concurrency=16, **TINY_OPTIONS)
+    try:
+        reads = asyncio.run(_recognize_and_close(engine, text_crops(16)))
+    finally:
+        done.set()
+        poller.join()
+    assert len(reads) == 16
+    assert engine.peak_inflight == 16
+    assert max(seen) >= 4, f"server never ran more than {max(seen)} requests at once"
+
+
+def test_inprocess_vllm_engine_end_to_end(vllm_python, tiny_checkpoint, short_video, crops_file, api_texts):
+    out = drive(vllm_python, "hunyuan", {"model": str(tiny_checkpoint), **VLLM_INPROCESS}, short_video.path, crops_file)
+    assert_cues_match(out["cues"], short_video.truth)
+    assert out["texts"] == api_texts, "in-process vLLM and the vLLM server read the same crops differently"
+    assert out["stats"]["peak_batched"] >= 4, "vLLM's scheduler never ran several crops in one step"
+
+
+def test_transformers_engine_end_to_end(vllm_python, tiny_checkpoint, short_video, crops_file, api_texts):
+    out = drive(vllm_python, "hunyuan-transformers", {"model": str(tiny_checkpoint), **TINY_OPTIONS},
+                short_video.path, crops_file)
+    assert_cues_match(out["cues"], short_video.truth)
+    # vLLM's CPU kernels (oneDNN) and plain PyTorch round differently; on a random model two letters can
+    # be near-tied, so one crop in six may flip. A wrong prompt or image path would change them all.
+    same = sum(a == b for a, b in zip(out["texts"], api_texts))
+    assert same >= len(api_texts) - 1, f"transformers {out['texts']} vs vLLM {api_texts}"
+
+
+def test_wrong_model_name_is_a_clear_error(servers):
+    engine = HunyuanAPIEngine(endpoints=[servers[0].url], served_model="no-such-model", **TINY_OPTIONS)
+    with pytest.raises(EngineError, match=r"404.*no-such-model"):
+        asyncio.run(_recognize_and_close(engine, text_crops(1)))
+
+
+def test_translation_task_reaches_the_server(servers, api_texts):
+    engine = HunyuanAPIEngine(endpoints=[servers[0].url], **TINY_OPTIONS)
+    reads = asyncio.run(_recognize_and_close(engine, text_crops(2), Task("translate", "zh")))
+    assert len(reads) == 2 and all(0.0 <= r.confidence <= 1.0 for r in reads)
+
+
+def test_killed_endpoint_is_survived(servers):
+    """Runs last: kills the second server while it holds requests; every crop still gets its answer."""
+    alive, doomed = servers
+    engine = HunyuanAPIEngine(endpoints=[alive.url, doomed.url], concurrency=6, revive_after=30, **TINY_OPTIONS)
+    crops = text_crops(24)
+
+    async def run():
+        task = asyncio.create_task(engine.recognize(crops, Task()))
+        while engine.endpoints[1].inflight == 0 and not task.done():
+            await asyncio.sleep(0.01)
+        doomed.kill()
+        reads = await task
+        await engine.aclose()
+        return reads
+
+    reads = asyncio.run(run())
+    assert len(reads) == 24 and all(r.lines for r in reads)
+    dead = engine.endpoints[1]
+    assert dead.last_error and dead.dead_until > time.monotonic(), "the killed endpoint was not taken out"
+    assert engine.endpoints[0].answered + dead.answered == 24
+
+    lone = HunyuanAPIEngine(endpoints=[doomed.url], retries=2, backoff=0.05, **TINY_OPTIONS)
+    started = time.monotonic()
+    with pytest.raises(EngineError, match=r"no endpoint could read a crop after 3 attempts.*" + doomed.url):
+        asyncio.run(_recognize_and_close(lone, crops[:2]))
+    assert time.monotonic() - started < 10
