@@ -7,8 +7,9 @@ import socket
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
-from benchmarks.engine_rapid import render_band
+from benchmarks.engine_rapid import CJK_FONT, render_band
 from subflow.engines import EngineError, create_engine
 from subflow.engines.rapid import _clean
 from subflow.records import RECOGNIZE, Recognition, Task
@@ -62,6 +63,16 @@ def test_blank_crops_read_as_nothing(engines):
     empty = np.zeros((0, 1280, 3), dtype=np.uint8)
     for engine in engines.values():
         assert asyncio.run(engine.recognize([blank, empty], RECOGNIZE)) == [Recognition((), 0.0)] * 2
+
+
+def test_auto_falls_back_to_the_detector_where_the_line_finder_sees_nothing(engines):
+    """White text with no outline on a grey wall: the finder wants an outline, the DB detector does not."""
+    image = Image.new("RGB", (1280, 180), (125, 125, 125))
+    ImageDraw.Draw(image).text((400, 100), "没有描边的字幕", font=ImageFont.truetype(CJK_FONT, 40), fill=(255, 255, 255))
+    crop = np.asarray(image)
+    lines_only, auto = (asyncio.run(engines[m].recognize([crop], RECOGNIZE))[0] for m in ("lines", "auto"))
+    assert lines_only == Recognition((), 0.0)
+    assert auto.lines == ("没有描边的字幕",)
 
 
 def test_translate_is_refused_with_a_clear_message(engines):
