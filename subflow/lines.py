@@ -16,7 +16,7 @@ confidence.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -74,7 +74,8 @@ def wide_gaps(rgb: np.ndarray, params: LineParams = LineParams(), share: float =
     """Columns in the middle of the gaps between a line crop's glyphs that are wider than
     ``share`` x the glyph height: spaces in CJK text, whose glyphs otherwise nearly touch."""
     luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-    parts = _glyph_parts(stroke_mask(luma, params.mask), params, luma)
+    line_params = replace(params, max_height=1.0)  # in a line crop, glyphs fill most of the height
+    parts = _glyph_parts(stroke_mask(luma, params.mask), line_params, luma)
     if len(parts) < 2:
         return []
     height = float(np.percentile([box.height for box, _ in parts], 75))
