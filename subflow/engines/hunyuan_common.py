@@ -147,6 +147,10 @@ def grid_size(height: int, width: int, min_pixels: int, max_pixels: int) -> tupl
         beta = math.sqrt(min_pixels / (height * width))
         h = math.ceil(height * beta / GRID) * GRID
         w = math.ceil(width * beta / GRID) * GRID
+    # Extreme aspect ratios: the 32-px minimum of one side can push the other past the limit.
+    if h * w > max_pixels:
+        w = max(GRID, max_pixels // h // GRID * GRID)
+        h = max(GRID, min(h, max_pixels // w // GRID * GRID))
     return h, w
 
 
@@ -185,7 +189,7 @@ def prepare_crop(crop: np.ndarray, options: HunyuanOptions) -> np.ndarray | None
 
 _SPECIAL_TOKEN = re.compile(r"<[｜|][^<>]{1,40}[｜|]>")
 _HTML_TAG = re.compile(r"</?(?:br|p|div|span|b|i|u|strong|em|sup|sub)\b[^>]*>", re.IGNORECASE)
-_COORDS = re.compile(r"\(\s*\d+\s*,\s*\d+\s*\)")  # text-spotting boxes, e.g. (12,40),(980,96)
+_COORDS = re.compile(r"\(\s*\d+\s*,\s*\d+\s*\)\s*,?\s*")  # text-spotting boxes, e.g. (12,40),(980,96)
 _FENCE = re.compile(r"^\s*```\w*\s*$")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 _BULLET = re.compile(r"^\s*[-*+•]\s+")
@@ -227,8 +231,8 @@ def _strip_markdown(line: str) -> str:
 
 
 def _collapse_repeats(text: str) -> tuple[str, bool]:
-    collapsed = _REPEAT_LONG.sub(r"\1", text)
-    collapsed = _REPEAT_CHAR.sub(r"\1\1\1", collapsed)
+    collapsed = _REPEAT_CHAR.sub(r"\1\1\1", text)
+    collapsed = _REPEAT_LONG.sub(r"\1", collapsed)
     return collapsed, collapsed != text
 
 

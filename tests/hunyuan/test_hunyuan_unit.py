@@ -1,0 +1,226 @@
+"""HunyuanOCR engine parts that need no model: output hygiene, crop preparation, options, endpoint errors."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from subflow.engines import EngineError, create_engine
+from subflow.engines.hunyuan_api import HunyuanAPIEngine, normalise_endpoint
+from subflow.engines.hunyuan_common import (
+    CONFIDENCE_CLEAN,
+    CONFIDENCE_EMPTY,
+    CONFIDENCE_NONSENSE,
+    CONFIDENCE_SUSPECT,
+    PROMPTS,
+    Answer,
+    HunyuanOptions,
+    clean_answer,
+    grid_size,
+    prepare_crop,
+)
+from subflow.records import Task
+
+RECOGNIZE = Task()
+PROMPT = PROMPTS["recognize"]
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def clean(text: str, task: Task = RECOGNIZE, truncated: bool = False):
+    return clean_answer(Answer(text, truncated), PROMPT, task)
+
+
+# ------------------------------------------------------------------ output hygiene
+
+
+@pytest.mark.parametrize(
+    ("answer", "lines"),
+    [
+        ("我们明天见。", ("我们明天见。",)),
+        ("我们明天见。\nSee you tomorrow.", ("我们明天见。", "See you tomorrow.")),  # bilingual: two lines
+        ("# 我们明天见。", ("我们明天见。",)),  # stray markdown heading
+        ("```\nSee you tomorrow.\n```", ("See you tomorrow.",)),
+        ("**See** you *tomorrow*.", ("See you tomorrow.",)),
+        ("- See you tomorrow.", ("See you tomorrow.",)),
+        ("| 我们明天见。 | See you tomorrow. |\n|---|---|", ("我们明天见。 See you tomorrow.",)),
+        ("See you<br>tomorrow.", ("See you", "tomorrow.")),
+        ("<｜hy_place▁holder▁no▁2｜>See you tomorrow.<｜hy_User｜>", ("See you tomorrow.",)),
+        (PROMPT + "\n我们明天见。", ("我们明天见。",)),  # prompt echo on its own line
+        (PROMPT + "我们明天见。", ("我们明天见。",)),  # and glued to the answer
+        ("  See you tomorrow.  \n\n", ("See you tomorrow.",)),
+        ("(12,40),(980,96) See you tomorrow.", ("See you tomorrow.",)),  # spotting coordinates
+        ("Ha ha ha!", ("Ha ha ha!",)),  # three copies are speech, not runaway decoding
+        ("哈哈哈！", ("哈哈哈！",)),
+    ],
+)
+def test_clean_answers_keep_the_subtitle(answer, lines):
+    read = clean(answer)
+    assert read.lines == lines
+    assert read.confidence == CONFIDENCE_CLEAN
+
+
+def test_runaway_repetition_is_collapsed_and_suspect():
+    read = clean("plastic, plastic, plastic, plastic, plastic, plastic, plastic, plastic, plastic", truncated=True)
+    assert read.lines == ("plastic,",) or read.lines == ("plastic, plastic",)
+    assert read.confidence == CONFIDENCE_SUSPECT
+    char_run = clean("好" * 40)
+    assert char_run.lines == ("好好好",) and char_run.confidence == CONFIDENCE_SUSPECT
+
+
+def test_repeated_lines_and_too_many_lines_are_suspect():
+    assert clean("See you.\nSee you.\nSee you.") .lines == ("See you.",)
+    assert clean("See you.\nSee you.").confidence == CONFIDENCE_SUSPECT
+    many = clean("\n".join(f"line {i}" for i in range(9)))
+    assert len(many.lines) == 4 and many.confidence == CONFIDENCE_SUSPECT
+
+
+def test_truncated_answer_is_suspect():
+    assert clean("The train leaves at seven, so we", truncated=True).confidence == CONFIDENCE_SUSPECT
+
+
+@pytest.mark.parametrize("answer", ["", "   \n  ", "```\n```", PROMPT, "<｜hy_place▁holder▁no▁2｜>"])
+def test_empty_answers_have_zero_confidence(answer):
+    read = clean(answer)
+    assert read.lines == () and read.confidence == CONFIDENCE_EMPTY
+
+
+@pytest.mark.parametrize("answer", ["!!!... ???", "\ufffd\ufffd好", "—— —— ——", "$$$ %%% ^^^"])
+def test_nonsense_has_low_confidence(answer):
+    assert clean(answer).confidence == CONFIDENCE_NONSENSE
+
+
+def test_translation_keeps_the_target_script():
+    answer = "我们明天见。\nSee you tomorrow."
+    assert clean(answer, Task("translate", "en")).lines == ("See you tomorrow.",)
+    assert clean(answer, Task("translate", "zh")).lines == ("我们明天见。",)
+    assert clean("See you tomorrow.", Task("translate", "zh")).lines == ("See you tomorrow.",)  # nothing better
+
+
+# ------------------------------------------------------------------ crop preparation
+
+
+@pytest.mark.parametrize(
+    ("shape", "limits"),
+    [((192, 1920), (512 * 512, 2048 * 2048)), ((40, 300), (512 * 512, 2048 * 2048)),
+     ((1080, 1920), (512 * 512, 1024 * 1024)), ((37, 601), (32 * 32, 64 * 1024)), ((5, 3000), (32 * 32, 64 * 1024))],
+)
+def test_grid_size_is_on_the_grid_within_limits(shape, limits):
+    h, w = grid_size(*shape, *limits)
+    assert h % 32 == 0 and w % 32 == 0 and h >= 32 and w >= 32
+    assert h * w <= limits[1]
+    assert h * w >= limits[0] or (h, w) == (32, 32)
+    assert abs(np.log((w / h) / (shape[1] / shape[0]))) < 1.2 or min(h, w) == 32  # aspect kept unless clamped
+
+
+def test_grid_size_leaves_a_1920x192_strip_alone():
+    assert grid_size(192, 1920, 512 * 512, 2048 * 2048) == (192, 1920)
+
+
+def band_with_text(text: str, width: int = 1280, height: int = 180) -> np.ndarray:
+    image = Image.new("RGB", (width, height), (60, 70, 80))
+    ImageDraw.Draw(image).text((width // 2 - 200, 70), text, font=ImageFont.truetype(FONT, 40), fill=(250, 250, 250),
+                               stroke_width=2, stroke_fill=(0, 0, 0))
+    return np.asarray(image)
+
+
+def test_crop_is_tight_around_the_text_and_on_the_grid():
+    options = HunyuanOptions(min_pixels=32 * 32, max_pixels=2048 * 2048)
+    band = band_with_text("See you tomorrow.")
+    image = prepare_crop(band, options)
+    assert image is not None and image.dtype == np.uint8 and image.shape[2] == 3
+    assert image.shape[0] % 32 == 0 and image.shape[1] % 32 == 0
+    assert image.shape[1] < 0.6 * band.shape[1], "width drives cost: the crop must hug the line"
+    assert image.std() > 20, "the text survived the crop"
+    whole = prepare_crop(band, HunyuanOptions(min_pixels=32 * 32, tight=False))
+    assert whole.shape[1] > image.shape[1]
+
+
+def test_blank_crop_is_never_sent_and_reads_empty():
+    options = HunyuanOptions()
+    assert prepare_crop(np.full((120, 800, 3), 90, np.uint8), options) is None
+    engine = HunyuanAPIEngine(endpoints=["http://127.0.0.1:9/v1"])  # never reached: nothing to send
+    reads = asyncio.run(engine.recognize([np.zeros((100, 600, 3), np.uint8)], RECOGNIZE))
+    assert reads[0].lines == () and reads[0].confidence == CONFIDENCE_EMPTY
+
+
+def test_crop_without_found_lines_is_sent_whole():
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 120, (96, 400, 3), dtype=np.uint8)  # busy, but no bright strokes
+    image = prepare_crop(noise, HunyuanOptions(min_pixels=32 * 32))
+    assert image is not None and image.shape == (96, 384, 3)  # 400 px rounded to the grid, not cut
+
+
+def test_bad_crop_shape_is_a_clear_error():
+    with pytest.raises(EngineError, match="RGB crop"):
+        prepare_crop(np.zeros((10, 10), np.uint8), HunyuanOptions())
+
+
+# ------------------------------------------------------------------ options, prompts, sampling
+
+
+def test_versions_have_their_own_sampling_defaults():
+    old, new = HunyuanOptions(version="1.0").sampling(), HunyuanOptions(version="1.5").sampling()
+    assert old.temperature == new.temperature == 0.0
+    assert (old.top_k, old.repetition_penalty) == (1, 1.0)
+    assert (new.top_k, new.repetition_penalty) == (-1, 1.08)
+    assert HunyuanOptions(repetition_penalty=1.2, max_tokens=48).sampling().repetition_penalty == 1.2
+
+
+def test_prompts_follow_the_task_and_can_be_overridden():
+    options = HunyuanOptions(prompts={"recognize": "Extract the subtitles from the image."})
+    assert options.prompt(RECOGNIZE) == "Extract the subtitles from the image."
+    assert options.prompt(Task("translate", "en")).endswith("翻译为英文。")
+    assert options.prompt(Task("translate", "zh")).endswith("翻译为中文。")
+    with pytest.raises(EngineError, match="English or Chinese"):
+        options.prompt(Task("translate", "fr"))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"max_tokns": 5}, "unknown option.*max_tokns"), ({"version": "2.0"}, "version must be one of"),
+     ({"prompts": {"spot": "x"}}, "unknown prompt key"), ({"min_pixels": 10, "max_pixels": 5}, "min_pixels")],
+)
+def test_bad_options_are_clear_errors(options, message):
+    with pytest.raises(EngineError, match=message):
+        create_engine("hunyuan-api", **options)
+
+
+# ------------------------------------------------------------------ endpoints
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("http://gpu1:8000", "http://gpu1:8000/v1"), ("http://gpu1:8000/v1/", "http://gpu1:8000/v1"),
+     ("https://ocr.example/api/v1", "https://ocr.example/api/v1")],
+)
+def test_endpoint_urls_are_normalised(given, expected):
+    assert normalise_endpoint(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["gpu1:8000", "ftp://gpu1/v1", "http://", "http://gpu1:80x0/v1"])
+def test_bad_endpoint_urls_are_clear_errors(bad):
+    with pytest.raises(EngineError, match="bad endpoint"):
+        HunyuanAPIEngine(endpoints=[bad])
+
+
+def test_endpoints_from_a_comma_separated_flag():
+    engine = HunyuanAPIEngine(endpoints="http://a:8000,http://b:8000/v1")
+    assert [e.url for e in engine.endpoints] == ["http://a:8000/v1", "http://b:8000/v1"]
+    assert engine.max_inflight * engine.max_batch >= 2 * engine.settings.concurrency
+
+
+def test_unreachable_endpoint_fails_fast_and_names_it():
+    with socket.socket() as s:  # a port nobody listens on: connections are refused for real
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    engine = HunyuanAPIEngine(endpoints=[url], retries=2, backoff=0.05)
+    started = time.monotonic()
+    with pytest.raises(EngineError, match=rf"after 3 attempts.*{port}.*ConnectError"):
+        asyncio.run(engine.recognize([band_with_text("Hello")], RECOGNIZE))
+    assert time.monotonic() - started < 5
