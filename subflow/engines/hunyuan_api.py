@@ -82,9 +82,7 @@ class HunyuanAPIEngine(HunyuanEngine):
     max_batch = 8
 
     def __init__(self, **options: Any) -> None:
-        if isinstance(options.get("endpoints"), str):  # one URL or a comma-separated list from a flag
-            options["endpoints"] = [u for u in options["endpoints"].split(",") if u.strip()]
-        super().__init__(**options)
+        super().__init__(**options)  # a string of endpoints (from a flag) is split at commas
         self.settings: APIOptions
         s = self.settings
         if not s.endpoints:

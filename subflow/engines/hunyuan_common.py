@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import json
 import math
 import re
+import types
+import typing
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -78,7 +81,8 @@ class HunyuanOptions:
             raise EngineError(
                 f"engine {engine!r}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        opts = cls(**options)
+        hints = typing.get_type_hints(cls)
+        opts = cls(**{key: _coerce(engine, key, value, hints[key]) for key, value in options.items()})
         if opts.version not in SAMPLING_DEFAULTS:
             raise EngineError(f"engine {engine!r}: version must be one of {', '.join(SAMPLING_DEFAULTS)}, got {opts.version!r}")
         unknown_prompts = sorted(set(opts.prompts) - set(PROMPTS))
@@ -109,6 +113,36 @@ class HunyuanOptions:
         else:
             raise EngineError(f"unknown task {task.kind!r}")
         return self.prompts.get(key, PROMPTS[key])
+
+
+def _coerce(engine: str, key: str, value: Any, hint: Any) -> Any:
+    """Give a value from the command line (``--set engines.NAME.KEY=VALUE`` arrives as text) its field's type."""
+    if not isinstance(value, str):
+        return value
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    if optional:
+        hint = next(k for k in typing.get_args(hint) if k is not type(None))
+    kind = typing.get_origin(hint) or hint
+    text = value.strip()
+    try:
+        if optional and text.lower() in ("", "none"):
+            return None
+        if kind is bool:
+            if text.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(text)
+            return text.lower() in ("1", "true", "yes", "on")
+        if kind in (int, float):
+            return kind(text)
+        if kind is list:
+            return [item.strip() for item in text.split(",") if item.strip()]
+        if kind is dict:
+            parsed = json.loads(text)
+            if not isinstance(parsed, dict):
+                raise ValueError(text)
+            return parsed
+    except ValueError:
+        raise EngineError(f"engine {engine!r}: option {key} must be {getattr(kind, '__name__', kind)}, got {value!r}") from None
+    return value
 
 
 @dataclass(frozen=True)

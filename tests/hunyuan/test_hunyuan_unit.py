@@ -224,3 +224,13 @@ def test_unreachable_endpoint_fails_fast_and_names_it():
     with pytest.raises(EngineError, match=rf"after 3 attempts.*{port}.*ConnectError"):
         asyncio.run(engine.recognize([band_with_text("Hello")], RECOGNIZE))
     assert time.monotonic() - started < 5
+
+
+def test_options_given_as_text_on_the_command_line_are_typed():
+    engine = create_engine("hunyuan-api", concurrency="8", timeout="2.5", tight="false", temperature="none",
+                           prompts='{"recognize": "Extract the subtitles from the image."}')
+    s = engine.settings
+    assert (s.concurrency, s.timeout, s.tight, s.temperature) == (8, 2.5, False, None)
+    assert s.prompts == {"recognize": "Extract the subtitles from the image."}
+    with pytest.raises(EngineError, match="concurrency must be int"):
+        create_engine("hunyuan-api", concurrency="many")
