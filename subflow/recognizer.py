@@ -28,8 +28,9 @@ from .records import Recognition, Task
 from .region import Band
 from .source import rgb_crop
 
-# Unanswered crops allowed before the producer waits: bounds memory when OCR is slower than decoding.
-_MAX_PENDING = 256
+# Unanswered crops allowed before the producer waits: bounds memory (a 1080p band crop is ~1.5 MB)
+# when OCR is slower than decoding, while leaving engines that batch widely enough to work with.
+_MAX_PENDING = 64
 
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
@@ -83,10 +84,12 @@ class Recognizer:
         return asyncio.Queue()
 
     def process(self, events: Iterable[Event]) -> Iterator[Event | Read]:
-        pending: deque[tuple[Event, Future | None]] = deque()
+        # Shots are replaced at once by a Read waiting for its answer, so no decoded frame stays referenced.
+        pending: deque[tuple[Event | Read, Future | None]] = deque()
         for event in events:
             if isinstance(event, Shot):
-                pending.append((event, self._submit(event)))
+                future = self._submit(event)
+                pending.append((Read(event.segment, event.band, event.frame.time, None), future))
             else:
                 if isinstance(event, SegmentClosed):
                     self._first_reads.pop(event.segment, None)
@@ -105,11 +108,11 @@ class Recognizer:
         first = self._first_reads.get(shot.segment)
         return asyncio.run_coroutine_threadsafe(self._read_if_needed(first, crop), self._loop)
 
-    def _finish(self, event: Event, future: Future | None) -> Event | Read:
-        if future is None:
-            return event
-        assert isinstance(event, Shot)
-        return Read(event.segment, event.band, event.frame.time, future.result())
+    def _finish(self, event: Event | Read, future: Future | None) -> Event | Read:
+        if future is not None:
+            assert isinstance(event, Read)
+            event.recognition = future.result()
+        return event
 
     async def _read_if_needed(self, first: Future | None, crop: np.ndarray) -> Recognition | None:
         if first is not None:
