@@ -117,8 +117,6 @@ def main() -> int:
     if args.anchor is not None:
         def join_live(media):
             # a camera does not restart its show for a new viewer: jump to "now" in the file
-            if media.get_status() != GstRtspServer.RTSPMediaStatus.PREPARED:
-                return True  # not ready yet: try again on the next tick
             elapsed = time.time() - args.anchor
             offset = elapsed % (args.duration or 1e9)
             if elapsed > 0 and offset > 0.2:
@@ -127,7 +125,11 @@ def main() -> int:
                     print(f"seek to {offset:.2f} s failed", file=sys.stderr, flush=True)
             return False
 
-        factory.connect("media-configure", lambda _f, media: GLib.timeout_add(20, join_live, media))
+        # After PLAY was handled: PLAY itself seeks to the client's range (npt=0), which would undo an earlier jump.
+        def on_play(_client, ctx):
+            GLib.idle_add(join_live, ctx.media)
+
+        server.connect("client-connected", lambda _server, client: client.connect("play-request", on_play))
 
     if args.timing:
         def on_buffer(pad, info):
