@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -234,3 +236,37 @@ def test_options_given_as_text_on_the_command_line_are_typed():
     assert s.prompts == {"recognize": "Extract the subtitles from the image."}
     with pytest.raises(EngineError, match="concurrency must be int"):
         create_engine("hunyuan-api", concurrency="many")
+
+
+# ------------------------------------------------------------------ subflow doctor
+
+
+def doctor(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "subflow.cli", "doctor", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_doctor_names_each_check_and_the_fix(tmp_path):
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    config = tmp_path / "subflow.toml"
+    config.write_text(f'[engines.hunyuan]\nmodel = "{checkpoint}"\n')
+    result = doctor("--config", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = {line.split()[1]: line for line in result.stdout.splitlines() if line[:5].strip() in ("ok", "warn", "FAIL")}
+    assert {"python", "pyav/ffmpeg", "gpu", "torch", "model"} <= set(lines)
+    assert lines["python"].startswith("ok") and lines["pyav/ffmpeg"].startswith("ok")
+    assert "local checkpoint" in lines["model"]
+    assert all("->" in line for line in lines.values() if line.startswith("warn")), "every warning carries its fix"
+    assert "engines usable here: " in result.stdout and "rapid" in result.stdout.splitlines()[-1]
+
+
+def test_doctor_fails_on_an_endpoint_that_is_down():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = doctor("--endpoint", f"http://127.0.0.1:{port}", "--endpoint", "gpu1:8000")
+    assert result.returncode == 1
+    assert "FAIL  endpoint" in result.stdout and f"127.0.0.1:{port}/v1 unreachable" in result.stdout
+    assert "bad endpoint 'gpu1:8000'" in result.stdout

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -153,6 +154,14 @@ def test_translation_task_reaches_the_server(servers, api_texts):
     engine = HunyuanAPIEngine(endpoints=[servers[0].url], **TINY_OPTIONS)
     reads = asyncio.run(_recognize_and_close(engine, text_crops(2), Task("translate", "zh")))
     assert len(reads) == 2 and all(0.0 <= r.confidence <= 1.0 for r in reads)
+
+
+def test_doctor_sees_the_server(servers):
+    result = subprocess.run([sys.executable, "-m", "subflow.cli", "doctor", "--endpoint", servers[0].url],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout
+    assert "ok    endpoint" in result.stdout and servers[0].url in result.stdout
+    assert "hunyuan-api" in result.stdout.splitlines()[-1]
 
 
 def test_killed_endpoint_is_survived(servers):
