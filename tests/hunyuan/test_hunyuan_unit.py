@@ -270,3 +270,24 @@ def test_doctor_fails_on_an_endpoint_that_is_down():
     assert result.returncode == 1
     assert "FAIL  endpoint" in result.stdout and f"127.0.0.1:{port}/v1 unreachable" in result.stdout
     assert "bad endpoint 'gpu1:8000'" in result.stdout
+
+
+def test_default_config_lists_every_hunyuan_option_with_its_default():
+    import dataclasses
+    import tomllib
+    from pathlib import Path
+
+    from subflow.engines.hunyuan import VLLMOptions
+    from subflow.engines.hunyuan_api import APIOptions
+    from subflow.engines.hunyuan_transformers import TransformersOptions
+
+    tables = tomllib.loads((Path(__file__).parents[2] / "configs" / "default.toml").read_text())["engines"]
+
+    def own(cls, base=HunyuanOptions):
+        shared = {f.name for f in dataclasses.fields(base)}
+        return {k: v for k, v in dataclasses.asdict(cls()).items() if k not in shared and v is not None}
+
+    shared = {k: v for k, v in dataclasses.asdict(HunyuanOptions()).items() if v is not None}
+    assert tables["hunyuan"] == {**shared, **own(VLLMOptions)}
+    assert tables["hunyuan-api"] == own(APIOptions)
+    assert tables["hunyuan-transformers"] == own(TransformersOptions)
