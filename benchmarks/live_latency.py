@@ -165,6 +165,7 @@ def measure(video: Path, clients: int, engine: str | None, extra: list[str]) -> 
         "delay_first_p50": percentile(first_delays, 0.5),
         "delay_first_p95": percentile(first_delays, 0.95),
         "delay_first_max": max(first_delays, default=None),
+        "delays_first": [round(d, 3) for d in first_delays],
         "delay_final_p50": percentile(final_delays, 0.5),
         "delay_final_p95": percentile(final_delays, 0.95),
         "f1": quality.f1,

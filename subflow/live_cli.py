@@ -23,11 +23,15 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
 from .config import Config, ConfigError
 from .engines import EngineError
 from .live import LiveSource
 from .pipeline import Pipeline
-from .records import CueUpdate
+from .recognizer import run_on_engine_loop
+from .records import CueUpdate, Task
 from .server import CaptionServer, ServerError, parse_listen, read_tokens
 from .sinks import JsonStreamSink, Sink, SinkError, open_sink
 from .source import SourceError
@@ -171,6 +175,14 @@ async def _drain(server: CaptionServer, limit: float) -> None:
         await asyncio.sleep(0.05)
 
 
+def _warm_up(pipeline: Pipeline) -> None:
+    """Read one drawn line before serving: engines load their models on the first call (seconds), and
+    that must not delay the first caption of the show. Once /healthz answers, captions flow at once."""
+    image = Image.new("RGB", (480, 72), (24, 24, 24))
+    ImageDraw.Draw(image).text((16, 16), "subflow live", font=ImageFont.load_default(size=32), fill=(255, 255, 255))
+    run_on_engine_loop(pipeline.engine.recognize([np.asarray(image)], Task(pipeline.config.recognizer.task, pipeline.config.recognizer.target)))
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
@@ -179,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         if not (listen or args.srt or args.vtt or args.jsonl or args.json):
             raise ConfigError("nothing to do: give --ws, --srt/--vtt/--jsonl or --json")
         pipeline = Pipeline(config)
-        pipeline.engine  # load the model first: once /healthz answers, captions flow from the first frame
+        _warm_up(pipeline)
         sinks = _sinks(args)
     except (*_ERRORS, OSError) as exc:
         print(f"subflow live: error: {exc}", file=sys.stderr)
