@@ -69,11 +69,9 @@ class BandBlank:
 Event = SegmentOpened | Shot | SegmentClosed | BandBlank
 
 _KERNEL = np.ones((3, 3), np.uint8)
-
-
-def _grow(mask: np.ndarray) -> np.ndarray:
-    """The mask dilated by two pixels: strokes count as the same when they moved that little."""
-    return cv2.dilate(mask, _KERNEL, iterations=2)
+# A loss that leaves at least this share of the reference, with nothing new appearing, is clutter
+# leaving the band rather than a new line (a new line at the same place keeps at most ~0.5).
+_CLUTTER_KEEP = 0.6
 
 
 @dataclass
@@ -106,8 +104,8 @@ class Detector:
         self._segment: int | None = None
         self._reference: np.ndarray | None = None  # the open segment's text strokes
         self._reference_size = 0
-        self._background: np.ndarray | None = None  # stable strokes that are not text (static scenery)
-        self._known: np.ndarray | None = None  # text and background, grown: strokes that are not new
+        self._delta: np.ndarray | None = None  # the strokes whose appearance opened the segment
+        self._known: np.ndarray | None = None  # the reference grown a little: strokes that are not new
         self._refine_left = 0
         self._last: _Look | None = None  # the last frame judged, for the segment's closing shot
         self._last_shot_index = -1
@@ -122,8 +120,6 @@ class Detector:
         self._previous_time = frame.time
         luma = luma_rows(frame.image, self.band.box.y0, self.band.box.y1, self.band.box.x0, self.band.box.x1, self.step)
         mask = stroke_mask(luma, self.params).view(np.uint8)
-        if self._background is None:
-            self._background = np.zeros_like(mask)
         self._window.append(_Look(frame, mask, cv2.dilate(mask, _KERNEL)))
         if len(self._window) >= self.persist:
             yield from self._judge()
@@ -142,69 +138,74 @@ class Detector:
         """Decide about the oldest frame of the window, using the frames after it."""
         look = self._window[0]
         t, wall = look.frame.time, look.frame.wall
-        if self._segment is not None:
-            if self._gone(0) and (len(self._window) < 2 or self._gone(1)):
-                yield from self._close(t, wall)  # and see below whether new text starts on this frame
-            else:
-                core = self._core()
-                new = cv2.bitwise_and(core, 1 - self._known)
-                if cv2.countNonZero(new) >= self._gain_pixels():
-                    # Text was added: what was there before (old text too) is background for the new text.
-                    self._background = cv2.bitwise_or(self._background, cv2.bitwise_and(core, self._known))
-                    yield from self._close(t, wall)
-                    yield from self._open(new, look)
-                else:
-                    self._refine(look)
-                return
         core = self._core()
-        self._forget_background(look)
-        text = cv2.bitwise_and(core, 1 - _grow(self._background))
+        if self._segment is not None:
+            new = cv2.bitwise_and(core, 1 - self._known)
+            gained = cv2.countNonZero(new) >= self._gain_pixels()
+            kept = self._kept(self._reference, 0)
+            text_lost = self._lost(self._reference)
+            if self._lost(self._delta) or (text_lost and (kept < _CLUTTER_KEEP or gained)):
+                yield from self._close(t, wall)  # and see below whether new text starts on this frame
+            elif text_lost:
+                # A minority of the strokes left and nothing new came: clutter that sat by the
+                # text (a light switching off), not a new line. Keep what stayed.
+                self._set_reference(cv2.bitwise_and(self._reference, look.mask), self._delta)
+                return
+            elif gained:
+                yield from self._close(t, wall)
+                yield from self._open(core, look, delta=new)
+                return
+            else:
+                self._refine(look)
+                return
         # Near the end of the input the window is short and cannot prove persistence: open nothing there.
-        if len(self._window) >= self.persist and cv2.countNonZero(text) >= self.min_pixels:
-            yield from self._open(text, look)
+        if len(self._window) >= self.persist and cv2.countNonZero(core) >= self.min_pixels:
+            yield from self._open(core, look)
         elif not self._blank_reported:
             self._blank_reported = True
             yield BandBlank(self.band, t, wall)
 
-    def _forget_background(self, look: _Look) -> None:
-        """Drop the background memory once most of it has left the picture (a scene cut).
-
-        The memory is a union, so strokes hidden for a while by something
-        passing in front are still known when they reappear.
-        """
-        remembered = cv2.countNonZero(self._background)
-        if remembered and cv2.countNonZero(cv2.bitwise_and(self._background, look.grown)) < 0.8 * remembered:
-            self._background = cv2.bitwise_and(self._background, look.grown)
-
     def _gain_pixels(self) -> int:
-        """New stable stroke area that means text was added (capped, so a large background reference can't hide it)."""
-        return max(self.min_pixels, int(self.config.gain_threshold * min(self._reference_size, 10 * self.min_pixels)))
+        """New stable stroke area that means text was added (capped, so that a reference full
+        of static scenery cannot hide a subtitle appearing over it)."""
+        return max(self.min_pixels, int(self.config.gain_threshold * min(self._reference_size, 20 * self.min_pixels)))
 
-    def _gone(self, offset: int) -> bool:
-        """True when most of the segment's text is missing from window frame ``offset``."""
-        # The raw mask, not the grown one: a static subtitle keeps >= 0.99 of its strokes under H.264
-        # (crf 23-30, across scene cuts), while a different line at the same place keeps at most ~0.5.
-        kept = cv2.countNonZero(cv2.bitwise_and(self._reference, self._window[offset].mask))
-        return kept < (1.0 - self.config.lost_threshold) * self._reference_size
+    def _kept(self, mask: np.ndarray, offset: int) -> float:
+        """Share of ``mask``'s strokes still present in window frame ``offset``.
+
+        The raw mask, not the grown one: a static subtitle keeps >= 0.99 of its strokes under H.264
+        (crf 23-30, across scene cuts), while a different line at the same place keeps at most ~0.5.
+        """
+        size = max(1, cv2.countNonZero(mask))
+        return cv2.countNonZero(cv2.bitwise_and(mask, self._window[offset].mask)) / size
+
+    def _lost(self, mask: np.ndarray) -> bool:
+        """Most of ``mask`` is gone, in this frame and the next (a one-frame dropout is no change)."""
+        floor = 1.0 - self.config.lost_threshold
+        return self._kept(mask, 0) < floor and (len(self._window) < 2 or self._kept(mask, 1) < floor)
 
     def _core(self) -> np.ndarray:
-        """Strokes of the oldest window frame that persist through the rest of the window."""
+        """Strokes of the oldest window frame that stay on the very same pixels through the window.
+
+        Raw masks, not grown ones: burned-in text is pixel-stable under compression,
+        while clutter that drifts even one pixel a frame drops out.
+        """
         core = self._window[0].mask
         for look in list(self._window)[1 : self.persist]:
-            core = cv2.bitwise_and(core, look.grown)
+            core = cv2.bitwise_and(core, look.mask)
         return core
 
-    def _open(self, core: np.ndarray, look: _Look) -> Iterator[Event]:
+    def _open(self, core: np.ndarray, look: _Look, delta: np.ndarray | None = None) -> Iterator[Event]:
+        """Start a segment on ``core``; ``delta`` is what changed (the strokes that appeared), if not all of it."""
         Detector._next_segment += 1
         self._segment = Detector._next_segment
-        self._set_reference(core)
+        self._set_reference(core, core if delta is None else delta)
         self._refine_left = 2 * self.persist
         self._blank_reported = False
         yield SegmentOpened(self._segment, self.band, look.frame.time, look.frame.wall, self._text_box(core))
-        # Read the newest frame of the window: the text has been on screen longest there.
-        newest = self._window[min(len(self._window), self.persist) - 1]
-        self._last_shot_index = newest.frame.index
-        yield Shot(self._segment, self.band, newest.frame, first=True)
+        # Read the opening frame itself: later frames of the window may already belong to the next segment.
+        self._last_shot_index = look.frame.index
+        yield Shot(self._segment, self.band, look.frame, first=True)
 
     def _close(self, end: float, wall: float) -> Iterator[Event]:
         assert self._segment is not None
@@ -212,21 +213,22 @@ class Detector:
             yield Shot(self._segment, self.band, self._last.frame, first=False)
         yield SegmentClosed(self._segment, self.band, end, wall)
         self._segment = None
-        self._reference = None
+        self._reference = self._delta = None
 
     def _refine(self, look: _Look) -> None:
-        """Early in a segment, drop reference pixels that were background, not text."""
+        """Early in a segment, drop reference pixels that were passing clutter, not text."""
         if self._refine_left <= 0:
             return
         self._refine_left -= 1
-        refined = cv2.bitwise_and(self._reference, look.grown)
+        refined = cv2.bitwise_and(self._reference, look.mask)
         if cv2.countNonZero(refined) >= self.min_pixels:
-            self._set_reference(refined)
+            self._set_reference(refined, cv2.bitwise_and(self._delta, look.mask))
 
-    def _set_reference(self, mask: np.ndarray) -> None:
+    def _set_reference(self, mask: np.ndarray, delta: np.ndarray) -> None:
         self._reference = mask
         self._reference_size = max(1, cv2.countNonZero(mask))
-        self._known = _grow(cv2.bitwise_or(mask, self._background))
+        self._delta = delta
+        self._known = cv2.dilate(mask, _KERNEL, iterations=2)
 
     def _text_box(self, mask: np.ndarray) -> Box:
         x, y, w, h = cv2.boundingRect(mask)
