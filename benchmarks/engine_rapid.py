@@ -45,12 +45,14 @@ def render_band(
     clutter: bool = False,
     x_center: float = 0.5,
     seed: int = 0,
+    background: np.ndarray | None = None,
 ) -> np.ndarray:
     """An RGB band crop with ``lines`` burned in the way subtitles are: white, black outline,
-    stacked from the bottom, centred on ``x_center`` (share of the width)."""
+    stacked from the bottom, centred on ``x_center`` (share of the width). ``background``
+    (an RGB array of ``size``) replaces the generated plain or cluttered one."""
     width, height = size
     rng = np.random.default_rng(seed)
-    image = Image.fromarray(_background(width, height, clutter, rng))
+    image = Image.fromarray(background if background is not None else _background(width, height, clutter, rng))
     draw = ImageDraw.Draw(image)
     cjk_px = round(height * 0.2)
     y = height - round(height * 0.1)

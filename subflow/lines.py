@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -34,6 +35,7 @@ class LineParams:
     max_height: float = 0.7  # glyph parts are at most this share of the crop height
     min_area: int = 4  # stroke components smaller than this are specks
     min_fill: float = 0.12  # components bigger than a glyph fill at least this share of their box
+    max_thickness: float = 0.45  # strokes are thinner than this x line height (thicker: lit windows, lamps)
     dark_max: int = 90  # outline pixels are at most this bright; 0 = do not require an outline
     outline_share: float = 0.4  # share of a component's rim that must touch outline pixels
     word_gap: float = 1.5  # components further apart than this x line height are not one line
@@ -54,20 +56,27 @@ def lines_in_mask(mask: np.ndarray, params: LineParams = LineParams(), luma: np.
     parts = _glyph_parts(mask, params, luma)
     if not parts:
         return []
-    lines = _stack_fragments([_union(_trim_ends(group)) for group in _chain(parts, params.word_gap)], params.min_height)
-    masses = [sum(mass for box, mass in parts if _inside(box, line)) for line in lines]
+    groups = _chain([part.box for part in parts], params.word_gap)
+    lines = _stack_fragments([_union(_trim_ends(group)) for group in groups], params.min_height)
+    masses, stroked = [], []
+    for line in lines:
+        inside = [part for part in parts if _inside(part.box, line)]
+        masses.append(sum(part.mass for part in inside))
+        # Most of a text line's mass is in thin strokes; lit windows and lamps are solid blobs.
+        thin = sum(part.mass for part in inside if part.thickness < params.max_thickness * line.height)
+        stroked.append(thin >= 0.5 * masses[-1])
     richest = max(masses)
     kept = [
         line
-        for line, mass in zip(lines, masses)
-        if line.height >= params.min_height and mass >= params.min_share * richest
+        for line, mass, strokes in zip(lines, masses, stroked)
+        if line.height >= params.min_height and mass >= params.min_share * richest and strokes
     ]
     return [_padded(line, params, width, height) for line in sorted(kept, key=lambda b: (b.y0, b.x0))]
 
 
 def group_into_lines(boxes: Iterable[Box], word_gap: float = 1.5) -> list[Box]:
     """Join word boxes (e.g. from a text detector) into line boxes, top to bottom."""
-    return sorted((_union(group) for group in _chain([(box, 0) for box in boxes], word_gap)), key=lambda b: (b.y0, b.x0))
+    return sorted((_union(group) for group in _chain(list(boxes), word_gap)), key=lambda b: (b.y0, b.x0))
 
 
 def wide_gaps(rgb: np.ndarray, params: LineParams = LineParams(), share: float = 0.35) -> list[int]:
@@ -78,10 +87,10 @@ def wide_gaps(rgb: np.ndarray, params: LineParams = LineParams(), share: float =
     parts = _glyph_parts(stroke_mask(luma, params.mask), line_params, luma)
     if len(parts) < 2:
         return []
-    height = float(np.percentile([box.height for box, _ in parts], 75))
+    height = float(np.percentile([part.box.height for part in parts], 75))
     columns = np.zeros(luma.shape[1], dtype=np.int8)
-    for box, _ in parts:
-        columns[box.x0 : box.x1] = 1
+    for part in parts:
+        columns[part.box.x0 : part.box.x1] = 1
     runs = _runs(columns)
     return [(stop + start) // 2 for (_, stop), (start, _) in zip(runs, runs[1:]) if start - stop >= share * height]
 
@@ -93,8 +102,17 @@ def _runs(profile: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
-def _glyph_parts(mask: np.ndarray, params: LineParams, luma: np.ndarray | None) -> list[tuple[Box, int]]:
-    """Boxes and pixel counts of the mask's components that can be parts of glyphs."""
+class _Part(NamedTuple):
+    """A connected component of the stroke mask: its box, pixel count and thickness
+    (twice the largest distance from its inside to its edge)."""
+
+    box: Box
+    mass: int
+    thickness: float
+
+
+def _glyph_parts(mask: np.ndarray, params: LineParams, luma: np.ndarray | None) -> list[_Part]:
+    """The mask's components that can be parts of glyphs."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     x, y, w, h, area = (stats[1:, k] for k in range(5))
     keep = (area >= params.min_area) & (h <= params.max_height * mask.shape[0])
@@ -104,8 +122,12 @@ def _glyph_parts(mask: np.ndarray, params: LineParams, luma: np.ndarray | None) 
     keep &= ~((area < params.min_fill * w * h) & (np.maximum(w, h) > 2 * glyph))  # long thin lines
     if luma is not None and params.dark_max > 0:
         keep &= _outlined(mask, labels, count, luma, params)
+    inside = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    deepest = np.zeros(count, dtype=np.float32)
+    np.maximum.at(deepest, labels[mask], inside[mask])
     return [
-        (Box(int(x[i]), int(y[i]), int(x[i] + w[i]), int(y[i] + h[i])), int(area[i])) for i in np.flatnonzero(keep)
+        _Part(Box(int(x[i]), int(y[i]), int(x[i] + w[i]), int(y[i] + h[i])), int(area[i]), 2 * float(deepest[i + 1]))
+        for i in np.flatnonzero(keep)
     ]
 
 
@@ -119,9 +141,8 @@ def _outlined(mask: np.ndarray, labels: np.ndarray, count: int, luma: np.ndarray
     return dark >= params.outline_share * np.maximum(total, 1)
 
 
-def _chain(parts: Sequence[tuple[Box, int]], word_gap: float) -> list[list[Box]]:
-    """Groups of parts linked by vertical overlap and a small horizontal gap (union-find)."""
-    boxes = [box for box, _ in parts]
+def _chain(boxes: Sequence[Box], word_gap: float) -> list[list[Box]]:
+    """Groups of boxes linked by vertical overlap and a small horizontal gap (union-find)."""
     parent = list(range(len(boxes)))
 
     def root(i: int) -> int:

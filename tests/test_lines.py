@@ -133,3 +133,22 @@ def test_wide_gaps_finds_the_space_between_cjk_words_only():
     assert 0.2 < cuts[0] / box.width < 0.35  # after the third of eleven characters
     (box,) = find_lines(plain)
     assert wide_gaps(plain[box.y0 : box.y1, box.x0 : box.x1]) == []
+
+
+def night_city(seed: int) -> np.ndarray:
+    """Lit windows: solid bright squares on a dark facade, which pass every stroke test but thickness."""
+    rng = np.random.default_rng(seed)
+    band = np.full((180, 1280, 3), 30, dtype=np.uint8)
+    for y in range(4, 170, 18):
+        for x in range(2, 1270, 16):
+            if rng.random() < 0.55:
+                side = int(rng.integers(8, 13))
+                band[y : y + side, x : x + side] = int(rng.integers(190, 256))
+    return band
+
+
+def test_lit_windows_are_not_lines():
+    assert find_lines(night_city(3)) == []
+    band = render_band(["午饭后司机在一家小咖啡馆"], background=night_city(3))
+    boxes = find_lines(band)
+    assert len(boxes) == 1 and boxes[0].width > 400

@@ -42,6 +42,7 @@ DETECT_MODES = ("lines", "model", "auto")
 _CJK = r"\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _CJK_SPACE = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _CJK_ONLY = re.compile(rf"[{_CJK}0-9]+")
+_BLOBS = "".join(map(chr, range(0x2580, 0x2600)))  # Unicode block elements and geometric shapes
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class RapidOptions:
     threads: int = 0  # onnxruntime threads per model call; 0 = one per core
     detect: str = "auto"  # "lines" (stroke-mask line finder), "model" (DB detector) or "auto" (lines, model when unsure)
     min_line_confidence: float = 0.6  # lines read below this are dropped (clutter reads as short garbage)
+    min_short_confidence: float = 0.9  # and lines of one or two characters below this (clutter's usual read)
     fallback_below: float = 0.85  # auto: crops whose weakest line reads below this are re-detected by the model
     det_side: int = 960  # the DB detector sees crops scaled down to at most this many pixels wide
     rec_batch: int = 8  # line crops per onnxruntime call (similar widths are batched together)
@@ -150,17 +152,17 @@ class RapidEngine(Engine):
         reads = self._restore_cjk_spaces(flat, self._recognize(flat))
         results, start = [], 0
         for crop_images in images:
-            lines = [
-                (text, score)
-                for text, score in reads[start : start + len(crop_images)]
-                if text and score >= self.settings.min_line_confidence
-            ]
+            lines = [(text, score) for text, score in reads[start : start + len(crop_images)] if self._plausible(text, score)]
             start += len(crop_images)
             if lines:
                 results.append(Recognition(tuple(t for t, _ in lines), min(s for _, s in lines)))
             else:
                 results.append(Recognition((), 0.0))
         return results
+
+    def _plausible(self, text: str, score: float) -> bool:
+        floor = self.settings.min_short_confidence if len(text) <= 2 else self.settings.min_line_confidence
+        return bool(text) and score >= floor
 
     def _recognize(self, images: list[np.ndarray]) -> list[tuple[str, float]]:
         """One batched rec call on RGB line images: cleaned text and score of each."""
@@ -234,5 +236,7 @@ def _weak(result: Recognition, settings: RapidOptions) -> bool:
 
 
 def _clean(text: str) -> str:
-    """Whitespace fixes only: trim, collapse runs, drop spaces between CJK characters."""
-    return _CJK_SPACE.sub("", " ".join(text.split()))
+    """Trim, collapse whitespace, drop spaces between CJK characters, and strip block and
+    geometric-shape symbols (■ □ ▌) from the ends: the rec model's reading of lit windows
+    and other blobs next to the text, never subtitle text."""
+    return _CJK_SPACE.sub("", " ".join(text.split())).strip(_BLOBS + " ")
