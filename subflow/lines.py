@@ -9,8 +9,10 @@ lines, and, when outlines are asked for, bright shapes with no dark rim);
 the rest are chained into lines by vertical overlap and horizontal proximity,
 the way a reader's eye does. Chaining components instead of projecting the
 whole crop keeps clutter elsewhere in the band from merging lines or widening
-them. What still slips through is caught downstream by the recogniser's low
-confidence.
+them. Lines whose mass is mostly in strokes too thick for their height (lit
+windows, lamps) are dropped, and so are small runs of blobs hanging off a
+line's ends. What still slips through is caught downstream by the
+recogniser's low confidence.
 """
 
 from __future__ import annotations
