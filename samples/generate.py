@@ -148,6 +148,9 @@ def frame_pts(spec: VideoSpec) -> np.ndarray:
         rng = np.random.default_rng(spec.vfr_seed)
         choices = np.array([TICKS // 60, TICKS // 30, TICKS // 30, TICKS // 24, TICKS // 20, TICKS // 15], np.int64)
         durations = rng.choice(choices, spec.frames)
+        # The muxer takes the stream end from packet durations, which B-frame reordering shuffles;
+        # even last frames keep that end equal to the one intended here.
+        durations[-8:] = TICKS // spec.fps
     return offset + np.concatenate([[0], np.cumsum(durations)])
 
 
@@ -216,41 +219,74 @@ class Overlay:
         region[:] = (self.premul + region.astype(np.uint16) * self.inv_alpha) >> 8
 
 
-def render_overlay(event: Event, width: int, height: int) -> Overlay:
-    """Draw the block with a dark outline and a soft shadow, placed centred at the top or bottom."""
+@dataclass(frozen=True)
+class PlacedLine:
+    """A drawn line and the frame rectangle of its letters, outline included (x1/y1 exclusive)."""
+
+    text: str
+    size: int  # font size in pixels
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a subtitle block sits: its canvas (padded for the shadow) and its lines."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    stroke: int
+    lines: tuple[PlacedLine, ...]
+
+
+def layout(event: Event, width: int, height: int) -> Layout:
+    """Place the block centred, ``style.margin`` from the bottom (or top) edge of the frame."""
     style = event.style
-    lines = event_lines(event, width, height)
     stroke = max(2, round(style.outline * height))
     pad = 4 * stroke
-    boxes = []
-    for text, size in lines:
-        font = _font_for(text, size)
-        ascent, descent = font.getmetrics()
-        boxes.append((text, font, int(font.getlength(text)), ascent + descent, round(0.12 * size)))
-    block_w = max(w for _, _, w, _, _ in boxes) + 2 * stroke + 2 * pad
-    block_h = sum(h + 2 * stroke + gap for _, _, _, h, gap in boxes) - boxes[-1][4] + 2 * pad
-    text_layer = Image.new("RGBA", (block_w, block_h), (0, 0, 0, 0))
+    rows = []
+    for text, size in event_lines(event, width, height):
+        ascent, descent = _font_for(text, size).getmetrics()
+        rows.append((text, size, int(_font_for(text, size).getlength(text)) + 2 * stroke, ascent + descent + 2 * stroke))
+    gaps = [round(0.12 * size) for _, size, _, _ in rows[:-1]] + [0]
+    block_w = max(w for _, _, w, _ in rows) + 2 * pad
+    block_h = sum(h for _, _, _, h in rows) + sum(gaps) + 2 * pad
+    x = (width - block_w) // 2
+    margin = round(style.margin * height)
+    y = margin - pad if event.top else height - margin - block_h + pad
+    if x < 0 or y < 0 or y + block_h > height:
+        raise GenerateError(f"subtitle {event.texts!r} does not fit a {width}x{height} frame")
+    placed, top = [], y + pad
+    for (text, size, w, h), gap in zip(rows, gaps):
+        x0 = x + block_w // 2 - w // 2
+        placed.append(PlacedLine(text, size, x0, top, x0 + w, top + h))
+        top += h + gap
+    return Layout(x, y, block_w, block_h, stroke, tuple(placed))
+
+
+def render_overlay(event: Event, width: int, height: int) -> Overlay:
+    """Draw the block with a dark outline and a soft shadow."""
+    lay = layout(event, width, height)
+    stroke = lay.stroke
+    text_layer = Image.new("RGBA", (lay.width, lay.height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(text_layer)
-    y = pad
-    for text, font, _, h, gap in boxes:
-        draw.text((block_w // 2, y + stroke), text, font=font, fill=(*style.color, 255), anchor="ma",
-                  stroke_width=stroke, stroke_fill=(16, 16, 16, 255))
-        y += h + 2 * stroke + gap
-    if style.shadow:
+    for line in lay.lines:
+        draw.text((lay.width // 2, line.y0 - lay.y + stroke), line.text, font=_font_for(line.text, line.size),
+                  fill=(*event.style.color, 255), anchor="ma", stroke_width=stroke, stroke_fill=(16, 16, 16, 255))
+    if event.style.shadow:
         alpha = np.asarray(text_layer.getchannel("A")).astype(np.uint16) * 150 // 255
         offset = max(1, stroke // 2 + 1)
-        shifted = np.zeros((block_h, block_w, 4), np.uint8)
+        shifted = np.zeros((lay.height, lay.width, 4), np.uint8)
         shifted[offset:, offset:, 3] = alpha[:-offset, :-offset]
         shadow = Image.fromarray(shifted, "RGBA").filter(ImageFilter.GaussianBlur(stroke))
         text_layer = Image.alpha_composite(shadow, text_layer)
     rgba = np.asarray(text_layer).astype(np.uint16)
     alpha = rgba[:, :, 3:4] + (rgba[:, :, 3:4] > 0)  # 0..255 -> 0..256 so opaque covers fully
-    x = (width - block_w) // 2
-    margin = round(style.margin * height)
-    y0 = margin - pad if event.top else height - margin - block_h + pad
-    if x < 0 or y0 < 0 or y0 + block_h > height:
-        raise GenerateError(f"subtitle {event.texts!r} does not fit a {width}x{height} frame")
-    return Overlay(x, y0, rgba[:, :, :3] * alpha, 256 - alpha)
+    return Overlay(lay.x, lay.y, rgba[:, :, :3] * alpha, 256 - alpha)
 
 
 # --------------------------------------------------------------------------- backgrounds
