@@ -45,7 +45,8 @@ class DetectorConfig:
     lost_threshold: float = 0.25  # the text changed when this share of its strokes is gone
     gain_threshold: float = 0.35  # or when this much new stable stroke area appeared
     sample_every: int = 1  # 1 = every frame (frame-exact); N = look at every Nth frame (faster, coarser)
-    reads_per_segment: int = 2  # frames of each unchanged stretch sent to OCR (first stable, last)
+    reads_per_segment: int = 3  # frames of each unchanged stretch sent to OCR: its first, one every
+    read_interval: float = 0.6  # seconds while it lasts, and its last; their reads are voted on
 
 
 @dataclass
@@ -55,7 +56,7 @@ class RecognizerConfig:
     target: str = "en"  # translation target language
     batch_size: int = 0  # crops per engine call; 0 = the engine's own preference
     max_wait_ms: float = 20.0  # how long a partial batch waits for more crops
-    min_confidence: float = 0.8  # a segment whose first read is empty or below this is read again on its last frame
+    min_confidence: float = 1.0  # a segment's later frames are skipped when its first read is this confident (1.0 = read all)
 
 
 @dataclass

@@ -41,12 +41,13 @@ class SegmentOpened:
 
 @dataclass
 class Shot:
-    """A frame of an open segment to read."""
+    """A frame of an open segment to read, and where in it the text is."""
 
     segment: int
     band: Band
     frame: Frame
     first: bool  # the segment's first shot; later ones are read only if needed
+    box: Box  # the text's strokes with a margin, inside the band: the crop OCR gets
 
 
 @dataclass
@@ -108,7 +109,9 @@ class Detector:
         self._known: np.ndarray | None = None  # the reference grown a little: strokes that are not new
         self._refine_left = 0
         self._last: _Look | None = None  # the last frame judged, for the segment's closing shot
+        self._shots = 0  # shots taken of the open segment
         self._last_shot_index = -1
+        self._last_shot_time = 0.0
         self._blank_reported = False
         self._previous_time: float | None = None
         self._frame_gap = 0.04
@@ -157,6 +160,8 @@ class Detector:
                 return
             else:
                 self._refine(look)
+                if self._shots < self.config.reads_per_segment - 1 and t - self._last_shot_time >= self.config.read_interval:
+                    yield self._shot(look.frame, first=False)
                 return
         # Near the end of the input the window is short and cannot prove persistence: open nothing there.
         if len(self._window) >= self.persist and cv2.countNonZero(core) >= self.min_pixels:
@@ -204,13 +209,19 @@ class Detector:
         self._blank_reported = False
         yield SegmentOpened(self._segment, self.band, look.frame.time, look.frame.wall, self._text_box(core))
         # Read the opening frame itself: later frames of the window may already belong to the next segment.
-        self._last_shot_index = look.frame.index
-        yield Shot(self._segment, self.band, look.frame, first=True)
+        self._shots = 0
+        yield self._shot(look.frame, first=True)
+
+    def _shot(self, frame: Frame, first: bool) -> Shot:
+        assert self._segment is not None
+        self._shots += 1
+        self._last_shot_index, self._last_shot_time = frame.index, frame.time
+        return Shot(self._segment, self.band, frame, first=first, box=self._crop_box())
 
     def _close(self, end: float, wall: float) -> Iterator[Event]:
         assert self._segment is not None
-        if self.config.reads_per_segment > 1 and self._last is not None and self._last.frame.index > self._last_shot_index:
-            yield Shot(self._segment, self.band, self._last.frame, first=False)
+        if self._shots < self.config.reads_per_segment and self._last is not None and self._last.frame.index > self._last_shot_index:
+            yield self._shot(self._last.frame, first=False)
         yield SegmentClosed(self._segment, self.band, end, wall)
         self._segment = None
         self._reference = self._delta = None
@@ -229,6 +240,22 @@ class Detector:
         self._reference_size = max(1, cv2.countNonZero(mask))
         self._delta = delta
         self._known = cv2.dilate(mask, _KERNEL, iterations=2)
+
+    def _crop_box(self) -> Box:
+        """The reference's strokes plus a margin of about one letter, clipped to the band.
+
+        Clutter beside the text never reaches OCR (where it reads as stray
+        punctuation), and narrower crops are cheaper for every engine.
+        """
+        text, band = self._text_box(self._reference), self.band.box
+        margin_x = max(16, text.height)
+        margin_y = max(8, text.height // 4)
+        return Box(
+            max(band.x0, text.x0 - margin_x) & ~1,
+            max(band.y0, text.y0 - margin_y) & ~1,
+            min(band.x1, text.x1 + margin_x),
+            min(band.y1, text.y1 + margin_y),
+        )
 
     def _text_box(self, mask: np.ndarray) -> Box:
         x, y, w, h = cv2.boundingRect(mask)

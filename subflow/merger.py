@@ -58,20 +58,31 @@ class _Segment:
 @dataclass
 class _OpenCue:
     cue: Cue
-    scores: dict[tuple[str, ...], float] = field(default_factory=dict)  # lines -> sum of time x confidence
-    times: dict[tuple[str, ...], float] = field(default_factory=dict)  # lines -> sum of time
+    reads: list[tuple[tuple[str, ...], float, float]] = field(default_factory=list)  # lines, confidence, seconds
     revision: int = 0
 
     def vote(self, lines: tuple[str, ...], confidence: float, seconds: float) -> None:
-        self.scores[lines] = self.scores.get(lines, 0.0) + seconds * max(confidence, 1e-3)
-        self.times[lines] = self.times.get(lines, 0.0) + seconds
+        self.reads.append((lines, confidence, seconds))
 
     def winner(self) -> tuple[str, ...]:
-        return max(self.scores, key=self.scores.__getitem__)
+        """The weighted medoid: the read most similar to all reads, each weighted by screen time
+        and confidence. Reads disturbed by clutter differ from each other, so the clean reading
+        wins even when no two reads are exactly alike."""
+        texts = {lines: "\n".join(lines) for lines, _, _ in self.reads}
+
+        def support(candidate: tuple[str, ...]) -> float:
+            return sum(
+                seconds * max(confidence, 1e-3) * similarity(texts[candidate], texts[lines])
+                for lines, confidence, seconds in self.reads
+            )
+
+        return max(sorted(texts), key=support)
 
     def confidence(self, lines: tuple[str, ...]) -> float:
         """Time-weighted mean confidence of the reads of ``lines``."""
-        return self.scores[lines] / max(self.times[lines], 1e-9)
+        matching = [(confidence, seconds) for read, confidence, seconds in self.reads if read == lines]
+        total = sum(seconds for _, seconds in matching)
+        return sum(c * s for c, s in matching) / total if total > 0 else matching[0][0]
 
 
 class Merger:

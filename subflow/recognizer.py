@@ -100,7 +100,7 @@ class Recognizer:
             yield self._finish(*pending.popleft())
 
     def _submit(self, shot: Shot) -> Future:
-        crop = rgb_crop(shot.frame.image, shot.band.box)
+        crop = rgb_crop(shot.frame.image, shot.box)
         if shot.first:
             future = asyncio.run_coroutine_threadsafe(self._read(crop), self._loop)
             self._first_reads[shot.segment] = future
