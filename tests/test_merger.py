@@ -111,3 +111,11 @@ def test_similarity_and_meaningful():
     assert similarity("Hello there", "Goodbye") < 0.5
     assert meaningful("♪") and meaningful("好") and meaningful("3")
     assert not meaningful("__") and not meaningful(" -- ")
+
+
+def test_the_clean_read_wins_when_no_two_reads_agree():
+    script = Script()
+    script.segment(0.0, 0.6, ("Would you like teaior coffee?", 0.95), blank_after=False)
+    script.segment(0.6, 1.2, ("Would you like tea or coffee?", 0.9), blank_after=False)
+    script.segment(1.2, 1.8, ('i."Would you like tea or coffee?', 0.97))
+    assert finals(script.run()) == [(0.0, 1.8, "Would you like tea or coffee?")]
