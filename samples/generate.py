@@ -21,7 +21,7 @@ import random
 import re
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from fractions import Fraction
 from functools import lru_cache
@@ -97,7 +97,10 @@ class Scene:
     kind: str  # one of BACKDROPS
     seed: int
     shapes: int = 0  # bright moving shapes, about half of them crossing the subtitle band
-    lines: int = 0  # thin bright lines sweeping across the frame
+    lines: int = 0  # thin bright lines sweeping across the lower half
+    # Texture pan in whole pixels per frame. Steady sideways pans (or none) keep the committed files
+    # small: sub-pixel, diagonal and vertical ones, or panning stripes, cost x264 several times more.
+    pan: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -120,7 +123,7 @@ class VideoSpec:
     def __post_init__(self) -> None:
         if self.width % 2 or self.height % 2:
             raise GenerateError(f"{self.name}: width and height must be even for yuv420p")
-        if TICKS % self.fps:
+        if self.fps <= 0 or TICKS % self.fps:
             raise GenerateError(f"{self.name}: fps {self.fps} does not divide {TICKS}; use 24, 25, 30, 50 or 60")
         if self.frames < 1:
             raise GenerateError(f"{self.name}: needs at least one frame")
@@ -309,6 +312,33 @@ def _colours(rng: np.random.Generator, lo: int, hi: int) -> np.ndarray:
     return rng.integers(lo, hi, (2, 3)).astype(np.float32)
 
 
+GRAIN = 4  # per-frame noise amplitude of "grain" scenes (grey levels); more would blow the size budget
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A bright disc or bar moving sideways at ``speed`` px/frame, wrapping around the frame."""
+
+    x0: float
+    y: float
+    size: int
+    colour: tuple[int, ...]
+    speed: float
+    round_: bool
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A thin bright line moving across the lower part of the frame."""
+
+    vertical: bool
+    p0: float  # start position (x for vertical lines, y for horizontal ones)
+    speed: float  # px/frame
+    tilt: float  # slant, as a fraction of the frame height
+    thickness: int
+    level: int  # grey level
+
+
 class Backdrop:
     """The background of one scene, drawn for any frame of that scene on request."""
 
@@ -316,12 +346,6 @@ class Backdrop:
         self.w, self.h = width, height
         self.rng = np.random.default_rng(scene.seed)
         self.scene = scene
-        # Whole pixels per frame, sideways: steady pans (or none) keep the committed files small;
-        # sub-pixel and diagonal ones cost x264 several times more.
-        pans = ((0, 0), (1, 0), (-1, 0), (2, 0), (-2, 0))
-        self.velocity = np.array(pans[self.rng.integers(len(pans))]) * max(1, round(height / 720))
-        if scene.kind == "stripes":
-            self.velocity[:] = 0  # x264 spends ~3x the bits on panning stripes; their shapes still move
         draw = {"plasma": self._plasma, "bright": self._plasma, "grain": self._plasma,
                 "stripes": self._stripes, "city": self._city}[scene.kind]
         self.texture = draw()
@@ -364,49 +388,48 @@ class Backdrop:
                     img[y + 2 : y + cell - 3, x + 2 : x + cell - 4] = np.clip(level + tint, 0, 255)
         return np.tile(img.astype(np.uint8), (2, 2, 1))
 
-    def _shape(self) -> tuple:
+    def _shape(self) -> Shape:
         in_band = self.rng.random() < 0.6
         y = self.rng.uniform(0.78, 0.95) if in_band else self.rng.uniform(0.05, 0.95)
         size = int(self.rng.uniform(0.03, 0.12) * self.h)
         colour = tuple(int(c) for c in self.rng.choice([(250, 250, 250), (255, 235, 60), (200, 240, 255), (255, 160, 60)]))
         speed = self.rng.uniform(2, 6) * self.rng.choice([-1, 1]) * self.h / 720
-        return (self.rng.uniform(0, self.w), y * self.h, size, colour, speed, bool(self.rng.random() < 0.5))
+        x0 = self.rng.uniform(0, self.w)
+        return Shape(x0, y * self.h, size, colour, speed, round_=bool(self.rng.random() < 0.5))
 
-    def _sweep(self) -> tuple:
+    def _sweep(self) -> Sweep:
         vertical = bool(self.rng.random() < 0.6)
         speed = self.rng.uniform(2, 8) * self.rng.choice([-1, 1]) * self.h / 720
         tilt = self.rng.uniform(-0.3, 0.3)
-        return (vertical, self.rng.uniform(0, self.w if vertical else self.h), speed, tilt,
-                int(self.rng.integers(1, 3)), int(self.rng.integers(200, 256)))
+        p0 = self.rng.uniform(0, self.w if vertical else self.h)
+        return Sweep(vertical, p0, speed, tilt, int(self.rng.integers(1, 3)), int(self.rng.integers(200, 256)))
 
     def frame(self, k: int) -> np.ndarray:
         """RGB uint8 image of the ``k``-th frame of the scene."""
-        oy = int(k * self.velocity[1]) % self.h
-        ox = int(k * self.velocity[0]) % self.w
+        ox, oy = (k * self.scene.pan[0]) % self.w, (k * self.scene.pan[1]) % self.h
         img = self.texture[oy : oy + self.h, ox : ox + self.w].copy()
         if self.scene.kind == "grain":
             noise = np.random.default_rng((self.scene.seed, k)).integers(-GRAIN, GRAIN + 1, (self.h, self.w, 1), np.int16)
             img = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-        for x0, y, size, colour, speed, round_ in self.shapes:
-            x = int((x0 + speed * k) % (self.w + 2 * size)) - size
-            if round_:
-                cv2.circle(img, (x, int(y)), size // 2, colour, -1, cv2.LINE_AA)
+        for s in self.shapes:
+            x, y = int((s.x0 + s.speed * k) % (self.w + 2 * s.size)) - s.size, int(s.y)
+            if s.round_:
+                cv2.circle(img, (x, y), s.size // 2, s.colour, -1, cv2.LINE_AA)
             else:
-                cv2.rectangle(img, (x, int(y) - size // 3), (x + size, int(y) + size // 3), colour, -1)
-        for vertical, p0, speed, tilt, thickness, level in self.sweeps:
-            colour = (level, level, level)
-            # Only the lower part of the frame: that is where they matter, and lines cost bits.
-            top = int(0.55 * self.h)
-            if vertical:
-                x = int((p0 + speed * k) % self.w)
-                cv2.line(img, (x, top), (x + int(tilt * self.h), self.h), colour, thickness, cv2.LINE_AA)
+                cv2.rectangle(img, (x, y - s.size // 3), (x + s.size, y + s.size // 3), s.colour, -1)
+        # Lines only cross the lower part of the frame: that is where they matter, and lines cost bits.
+        top = int(0.55 * self.h)
+        for s in self.sweeps:
+            colour = (s.level,) * 3
+            if s.vertical:
+                x = int((s.p0 + s.speed * k) % self.w)
+                cv2.line(img, (x, top), (x + int(s.tilt * self.h), self.h), colour, s.thickness, cv2.LINE_AA)
             else:
-                y = top + int((p0 + speed * k) % (self.h - top))
-                cv2.line(img, (0, y), (self.w, y + int(0.3 * tilt * self.h)), colour, thickness, cv2.LINE_AA)
+                y = top + int((s.p0 + s.speed * k) % (self.h - top))
+                cv2.line(img, (0, y), (self.w, y + int(0.3 * s.tilt * self.h)), colour, s.thickness, cv2.LINE_AA)
         return img
 
 
-GRAIN = 4
 BACKDROPS = ("plasma", "bright", "grain", "stripes", "city")
 
 
@@ -581,7 +604,7 @@ def sample_en_basic() -> VideoSpec:
         ("See you at the station tonight.", 40, 0),
     ])
     return VideoSpec("en_basic", 1280, 720, 25, 500, events,
-                     [Scene(0, "plasma", 11, shapes=3), Scene(262, "stripes", 12, shapes=2)],
+                     [Scene(0, "plasma", 11, shapes=3, pan=(2, 0)), Scene(262, "stripes", 12, shapes=2)],
                      covers=("english", "first-frame cue", "last-frame cue", "back-to-back changes",
                              "same line twice with a 0.8 s blank", "6- and 5-frame cues", "1-3 character cues",
                              "long and short lines", "scrolling texture", "moving bright shapes", "scene cut"))
@@ -603,11 +626,12 @@ def sample_zh_basic() -> VideoSpec:
         (_p(19)[0], 45, 15),
     ], start=12)
     return VideoSpec("zh_basic", 1280, 720, 30, 600, events,
-                     [Scene(0, "grain", 21, shapes=2), Scene(250, "plasma", 22, lines=2),
+                     [Scene(0, "grain", 21, shapes=2, pan=(1, 0)), Scene(250, "plasma", 22, lines=2, pan=(2, 0)),
                       Scene(460, "bright", 23, shapes=2)],
                      covers=("chinese", "1-3 character cues", "same line twice with a 6-frame blank",
-                             "4- and 8-frame cues", "back-to-back changes", "scene cut under a cue",
-                             "grain noise", "bright background", "blank at start and end"))
+                             "4- and 8-frame cues", "back-to-back changes", "scene cuts under cues",
+                             "panning textures", "grain noise", "thin bright lines", "bright background",
+                             "blank at start and end"))
 
 
 def sample_bilingual() -> VideoSpec:
@@ -617,8 +641,8 @@ def sample_bilingual() -> VideoSpec:
     rows.insert(4, (SHORT[1], 20, 8, BILINGUAL))
     events = _script(rows, start=5)
     return VideoSpec("bilingual", 1280, 720, 25, 500, events,
-                     [Scene(0, "stripes", 31, lines=3), Scene(180, "plasma", 32, shapes=3),
-                      Scene(340, "city", 33)],
+                     [Scene(0, "stripes", 31, lines=3), Scene(180, "plasma", 32, shapes=3, pan=(-2, 0)),
+                      Scene(340, "city", 33, pan=(-2, 0))],
                      covers=("two-line bilingual (Chinese over English, smaller English)", "back-to-back changes",
                              "same pair twice with a blank", "thin bright lines", "city lights clutter",
                              "scene cuts", "cue to last frame"))
@@ -636,9 +660,9 @@ def sample_clutter() -> VideoSpec:
         (_p(33)[1], 70, 0),
         (_p(24)[1], 45, 0, yellow),
     ], start=8)
-    cuts = [(0, "city"), (60, "grain"), (120, "bright"), (175, "stripes"), (230, "city"), (290, "plasma"),
-            (345, "bright"), (400, "city")]
-    scenes = [Scene(at, kind, 40 + n, shapes=3, lines=2) for n, (at, kind) in enumerate(cuts)]
+    cuts = [(0, "city", -1), (60, "grain", 2), (120, "bright", 0), (175, "stripes", 0), (230, "city", 2),
+            (290, "plasma", -2), (345, "bright", -1), (400, "city", 0)]
+    scenes = [Scene(at, kind, 40 + n, shapes=3, lines=2, pan=(dx, 0)) for n, (at, kind, dx) in enumerate(cuts)]
     return VideoSpec("clutter", 1280, 720, 30, 450, events, scenes,
                      covers=("english", "yellow and white text", "hard scene cuts every ~2 s under cues",
                              "bright shapes and thin bright lines crossing the subtitle band",
@@ -658,7 +682,7 @@ def sample_top() -> VideoSpec:
            Event(230, 300, ("湖边的旅馆",), top=True),
            Event(330, 375, ("Two days later",), top=True)]
     return VideoSpec("top", 1280, 720, 25, 375, bottom + top,
-                     [Scene(0, "plasma", 51, shapes=2), Scene(200, "stripes", 52, lines=2)],
+                     [Scene(0, "plasma", 51, shapes=2, pan=(1, 0)), Scene(200, "stripes", 52, lines=2)],
                      covers=("top cues alone", "top and bottom cues at once", "{\\an8} in ground truth",
                              "top cue on the first frame", "top cue to last frame", "english and chinese"))
 
@@ -672,7 +696,7 @@ def sample_offset_start() -> VideoSpec:
         (_p(10)[1], 55, 10),
         (_p(34)[1], 45, 0),
     ])
-    return VideoSpec("offset_start", 1280, 720, 25, 300, events, [Scene(0, "plasma", 61, shapes=2)],
+    return VideoSpec("offset_start", 1280, 720, 25, 300, events, [Scene(0, "plasma", 61, shapes=2, pan=(-1, 0))],
                      start_offset=1.4,
                      covers=("container start 1.4 s (first pts not zero; GT relative to it)",
                              "first-frame cue", "last-frame cue", "english"))
@@ -689,7 +713,7 @@ def sample_vfr() -> VideoSpec:
         (_p(3)[1], 52, 7),
     ], start=9)
     return VideoSpec("vfr", 1280, 720, 30, 330, events,
-                     [Scene(0, "stripes", 71, shapes=2), Scene(160, "grain", 72, lines=1)],
+                     [Scene(0, "stripes", 71, shapes=2), Scene(160, "grain", 72, lines=1, pan=(-2, 0))],
                      vfr_seed=7,
                      covers=("variable frame rate (frame durations 1/60-1/15 s)", "times only from pts",
                              "english and chinese", "7-frame cue", "back-to-back changes"))
@@ -705,7 +729,7 @@ def sample_fullhd() -> VideoSpec:
         (_p(17)[1], 34, 0),
     ], start=3)
     return VideoSpec("fullhd", 1920, 1080, 25, 250, events,
-                     [Scene(0, "bright", 81, shapes=2), Scene(120, "plasma", 82, lines=2)], crf=27,
+                     [Scene(0, "bright", 81, shapes=2), Scene(120, "plasma", 82, lines=2, pan=(4, 0))], crf=27,
                      covers=("1920x1080", "english and chinese lines alternating", "1-character cue",
                              "bright background", "last-frame cue"))
 
@@ -781,8 +805,10 @@ def bench_spec(duration: float, height: int = 720, fps: int = 25, lang: str = "e
         at += shown + round(fps * rng.uniform(20, 90))
     scenes, at = [], 0
     while at < frames:
-        scenes.append(Scene(at, rng.choice(BACKDROPS), rng.randrange(1 << 30),
-                            shapes=rng.randint(0, 3), lines=rng.randint(0, 2)))
+        kind = rng.choice(BACKDROPS)
+        pan = 0 if kind == "stripes" else rng.choice((0, 1, -1, 2, -2)) * max(1, round(height / 720))
+        scenes.append(Scene(at, kind, rng.randrange(1 << 30), shapes=rng.randint(0, 3), lines=rng.randint(0, 2),
+                            pan=(pan, 0)))
         at += round(fps * rng.uniform(2, 10))
     return VideoSpec(f"bench-{lang}-{height}p", width, height, fps, frames, events, scenes, crf=crf, preset=preset,
                      covers=("benchmark",))
