@@ -196,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
     except (*_ERRORS, OSError) as exc:
         print(f"subflow live: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # while the engine loads
+        return 130
     source = LiveSource(args.source, config.source, config.live, realtime=args.realtime)
     server = CaptionServer(config.server, tokens=tokens, info={"source": args.source}) if listen else None
     session = LiveSession(source, pipeline, sinks, server)
