@@ -146,13 +146,15 @@ class RapidEngine(Engine):
 
     def _read_lines(self, crops: list[np.ndarray], boxes: list[list[Box]]) -> list[Recognition]:
         """Recognise every line of every crop in one batched call and assemble per-crop answers."""
-        images = [[crop[b.y0 : b.y1, b.x0 : b.x1] for b in crop_boxes if b.width > 0 and b.height > 0]
-                  for crop, crop_boxes in zip(crops, boxes)]
+        images = [
+            [crop[b.y0 : b.y1, b.x0 : b.x1] for b in crop_boxes if b.width > 0 and b.height > 0]
+            for crop, crop_boxes in zip(crops, boxes)
+        ]
         flat = [image for crop_images in images for image in crop_images]
         reads = self._restore_cjk_spaces(flat, self._recognize(flat))
         results, start = [], 0
         for crop_images in images:
-            lines = [(text, score) for text, score in reads[start : start + len(crop_images)] if self._plausible(text, score)]
+            lines = [read for read in reads[start : start + len(crop_images)] if self._plausible(*read)]
             start += len(crop_images)
             if lines:
                 results.append(Recognition(tuple(t for t, _ in lines), min(s for _, s in lines)))
