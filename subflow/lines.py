@@ -59,7 +59,7 @@ def lines_in_mask(mask: np.ndarray, params: LineParams = LineParams(), luma: np.
     if not parts:
         return []
     groups = _chain([part.box for part in parts], params.word_gap)
-    lines = _stack_fragments([_union(_trim_ends(group)) for group in groups], params.min_height)
+    lines = _stack_fragments([union_box(_trim_ends(group)) for group in groups], params.min_height)
     masses, stroked = [], []
     for line in lines:
         inside = [part for part in parts if _inside(part.box, line)]
@@ -78,7 +78,7 @@ def lines_in_mask(mask: np.ndarray, params: LineParams = LineParams(), luma: np.
 
 def group_into_lines(boxes: Iterable[Box], word_gap: float = 1.5) -> list[Box]:
     """Join word boxes (e.g. from a text detector) into line boxes, top to bottom."""
-    return sorted((_union(group) for group in _chain(list(boxes), word_gap)), key=lambda b: (b.y0, b.x0))
+    return sorted((union_box(group) for group in _chain(list(boxes), word_gap)), key=lambda b: (b.y0, b.x0))
 
 
 def wide_gaps(rgb: np.ndarray, params: LineParams = LineParams(), share: float = 0.35) -> list[int]:
@@ -208,7 +208,7 @@ def _stack_fragments(lines: list[Box], min_height: int) -> list[Box]:
             near = [(gap, j) for gap, j in near if gap <= 2 * min_height]
             if near:
                 _, j = min(near)
-                merged = _union([thin, lines[j]])
+                merged = union_box([thin, lines[j]])
                 lines = [line for k, line in enumerate(lines) if k not in (i, j)] + [merged]
                 break
         else:
@@ -221,7 +221,8 @@ def _padded(box: Box, params: LineParams, width: int, height: int) -> Box:
     return Box(max(0, box.x0 - dx), max(0, box.y0 - dy), min(width, box.x1 + dx), min(height, box.y1 + dy))
 
 
-def _union(boxes: Sequence[Box]) -> Box:
+def union_box(boxes: Sequence[Box]) -> Box:
+    """The smallest box holding all ``boxes``."""
     return Box(min(b.x0 for b in boxes), min(b.y0 for b in boxes), max(b.x1 for b in boxes), max(b.y1 for b in boxes))
 
 

@@ -75,6 +75,14 @@ def test_auto_falls_back_to_the_detector_where_the_line_finder_sees_nothing(engi
     assert auto.lines == ("没有描边的字幕",)
 
 
+def test_dark_text_on_a_bright_plate_is_read_as_one_line_when_asked_for():
+    image = Image.new("RGB", (1280, 180), (235, 235, 225))
+    ImageDraw.Draw(image).text((300, 90), "黑色的字 on a plate", font=ImageFont.truetype(CJK_FONT, 40), fill=(10, 10, 10))
+    engine = create_engine("rapid", detect="lines", dark_text=True)
+    (result,) = asyncio.run(engine.recognize([np.asarray(image)], RECOGNIZE))
+    assert result.lines == ("黑色的字 on a plate",)
+
+
 def test_translate_is_refused_with_a_clear_message(engines):
     with pytest.raises(EngineError, match="only reads text"):
         asyncio.run(engines["lines"].recognize([np.zeros((10, 10, 3), np.uint8)], Task("translate", "en")))

@@ -30,9 +30,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..lines import LineParams, find_lines, group_into_lines, wide_gaps
+from ..lines import LineParams, find_lines, group_into_lines, union_box, wide_gaps
 from ..records import Box, Recognition, Task
-from ..textmask import MaskParams
 from .base import Engine, EngineError
 
 DETECT_MODES = ("lines", "model", "auto")
@@ -91,8 +90,7 @@ class RapidEngine(Engine):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.settings = RapidOptions.parse(options)
-        mask = MaskParams(stroke_max=15, dark_text=self.settings.dark_text)
-        self.line_params = LineParams(mask=mask, dark_max=0 if self.settings.dark_text else LineParams.dark_max)
+        self.line_params = LineParams()
         self._ocr = None
         self._lock = threading.Lock()  # one model call at a time; also guards the lazy load
 
@@ -132,7 +130,13 @@ class RapidEngine(Engine):
         if _blank(crop):
             return []
         if how == "lines":
-            return find_lines(crop, self.line_params)
+            boxes = find_lines(crop, self.line_params)
+            if self.settings.dark_text:  # dark text on a bright plate is bright text on a dark one, inverted
+                for dark in find_lines(255 - crop, self.line_params):
+                    same = [b for b in boxes if _overlap(b, dark)]
+                    boxes = [b for b in boxes if b not in same] + [union_box([dark, *same])]
+                boxes.sort(key=lambda b: (b.y0, b.x0))
+            return boxes
         height, width = crop.shape[:2]
         result = self._model()(np.ascontiguousarray(crop[:, :, ::-1]), use_det=True, use_cls=False, use_rec=False)
         if result.boxes is None or len(result.boxes) == 0:
@@ -226,6 +230,13 @@ def _build(settings: RapidOptions):
         params["EngineConfig.onnxruntime.intra_op_num_threads"] = settings.threads
         params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
     return RapidOCR(params=params)
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    """Do two boxes share more than half of the smaller one?"""
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w > 0 and h > 0 and w * h > 0.5 * min(a.width * a.height, b.width * b.height)
 
 
 def _blank(crop: np.ndarray) -> bool:
