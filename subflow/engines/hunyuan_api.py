@@ -41,6 +41,9 @@ class APIOptions(HunyuanOptions):
     revive_after: float = 5.0  # a failed endpoint is tried again after this (doubling, at most 16x)
 
 
+_REFUSED = "refused"  # release marker: the endpoint answered with a client error (EngineError raised)
+
+
 class _Retryable(Exception):
     """The endpoint failed in a way another endpoint (or a later try) may not."""
 
@@ -139,10 +142,13 @@ class HunyuanAPIEngine(HunyuanEngine):
                 await self._changed.wait()
 
     async def _release(self, endpoint: Endpoint, error: str | None) -> None:
+        """Free the slot; ``error`` None = answered, _REFUSED = a 4xx (the endpoint is fine), else it failed."""
         assert self._changed is not None
         async with self._changed:
             endpoint.inflight -= 1
-            if error is None:
+            if error is _REFUSED:
+                pass
+            elif error is None:
                 endpoint.failures, endpoint.last_error = 0, ""
                 endpoint.answered += 1
             else:
@@ -230,9 +236,11 @@ class HunyuanAPIEngine(HunyuanEngine):
             if attempt:
                 await asyncio.sleep(self.settings.backoff * 2 ** (attempt - 1))
             endpoint = await self._acquire(avoid=tried)
-            error = None
+            error: str | None = _REFUSED
             try:
-                return await self._post(endpoint, body)
+                answer = await self._post(endpoint, body)
+                error = None
+                return answer
             except _Retryable as exc:
                 error = str(exc) or type(exc).__name__
                 tried.add(endpoint.url)
