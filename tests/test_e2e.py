@@ -1,0 +1,62 @@
+"""End to end on the committed samples: extract with the default engine, score against ground truth.
+
+The thresholds are the issue's accuracy targets: cue F1 >= 0.97, CER <= 2 %,
+start and end error p95 <= 2 frames, no fragments.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from subflow import extract
+from subflow.score import load_cues, score
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+MANIFEST = json.loads((SAMPLES / "manifest.json").read_text())["samples"]
+
+
+def region_for(sample: dict) -> str:
+    return "both" if any("top" in item for item in sample["covers"]) else "bottom"
+
+
+@pytest.fixture(scope="module")
+def results() -> dict:
+    """Each sample extracted once (module scope: the engine loads once per sample run)."""
+    out = {}
+    for sample in MANIFEST:
+        cues = list(extract(SAMPLES / sample["file"], region__band=region_for(sample)))
+        frame = 1 / sample["fps"] if not sample.get("vfr") else 1 / 60
+        out[sample["name"]] = (cues, score(load_cues(SAMPLES / sample["srt"]), cues, frame_duration=1 / sample["fps"]), frame)
+    return out
+
+
+@pytest.mark.parametrize("name", [s["name"] for s in MANIFEST])
+def test_sample_meets_the_accuracy_targets(results, name):
+    cues, result, frame = results[name]
+    report = result.format()
+    assert result.f1 >= 0.97, report
+    assert result.cer <= 0.02, report
+    assert result.fragments == 0, report
+    two_frames_ms = 2 * frame * 1000 + 0.5
+    assert result.start_p95_ms <= two_frames_ms and result.end_p95_ms <= two_frames_ms, report
+
+
+def test_top_and_bottom_come_out_as_separate_cues_with_position(results):
+    cues, _, _ = results["top"]
+    regions = {cue.region for cue in cues}
+    assert regions == {"top", "bottom"}
+    overlapping = [(a, b) for a in cues for b in cues if a.region == "top" and b.region == "bottom" and a.start < b.end and b.start < a.end]
+    assert overlapping, "the sample shows top and bottom text at once"
+    assert all(cue.box is not None and cue.box.y1 < 720 * 0.3 for cue in cues if cue.region == "top")
+
+
+def test_cues_arrive_in_order_as_a_lazy_generator():
+    sample = MANIFEST[0]
+    generator = extract(SAMPLES / sample["file"])
+    first = next(generator)  # the first cue comes before the video is finished
+    rest = list(generator)
+    starts = [first.start] + [c.start for c in rest]
+    assert starts == sorted(starts)
