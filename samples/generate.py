@@ -355,7 +355,7 @@ class Backdrop:
     # A texture is twice the frame in each direction and periodic, so panning is a slice.
     def _tile(self, small: np.ndarray) -> np.ndarray:
         big = cv2.resize(small, (self.w, self.h), interpolation=cv2.INTER_CUBIC)
-        return np.clip(np.tile(big, (2, 2, 1)), 0, 255).astype(np.uint8)
+        return np.tile(np.clip(big, 0, 255).astype(np.uint8), (2, 2, 1))
 
     def _plasma(self) -> np.ndarray:
         lh, lw = self.h // 4, self.w // 4
