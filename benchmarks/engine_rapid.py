@@ -154,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--crops", type=int, default=16, help="band crops per size (default 16)")
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = one per core)")
     parser.add_argument("--repeat", type=int, default=2, help="timed passes over the crops; the best is kept")
-    parser.add_argument("--plain-crops", type=int, default=4, help="crops per size for the slow plain pipeline")
+    parser.add_argument(
+        "--plain-crops", type=int, default=4, help="crops per size for the slow plain pipeline (0 = skip it)"
+    )
     args = parser.parse_args(argv)
 
     from rapidocr import RapidOCR
@@ -173,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"detect={mode}": (args.crops, lambda crops, e=engine: run_engine(e, crops, e.max_batch))
         for mode, engine in engines.items()
     }
-    runners["rapidocr plain"] = (args.plain_crops, lambda crops: run_plain(plain, crops))
+    if args.plain_crops > 0:
+        runners["rapidocr plain"] = (args.plain_crops, lambda crops: run_plain(plain, crops))
 
     print(f"{'band':>10} {'mode':>16} {'crops':>5} {'crops/s':>8} {'ms/crop':>8} {'CER':>6}")
     for size in ((1280, 180), (1920, 270)):
