@@ -225,7 +225,7 @@ class Progress:
             f"{self.name}: {where}: {stats.cues} cues; {_clock(stats.position)} of video in {stats.elapsed:.1f} s "
             f"({stats.realtime_factor:.1f}x real time, {stats.fps:.0f} fps)\n"
             f"  decode {stats.decode:.1f} s, detect {stats.detect:.1f} s, OCR {stats.recognize:.1f} s busy "
-            f"({stats.crops_read} crops, {engine}), merge {stats.merge:.2f} s"
+            f"({stats.crops_read} crops, {engine}; {stats.ocr_wait:.1f} s waited for), merge {stats.merge:.2f} s"
             + (f"; {errors} unreadable packets skipped" if errors else "")
             + "\n"
         )

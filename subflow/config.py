@@ -73,7 +73,8 @@ class OutputConfig:
 
 @dataclass
 class LiveConfig:
-    queue: int = 4  # frames buffered between the decoder and the pipeline; when full the oldest is dropped
+    max_lag: float = 0.5  # seconds: frames this much older than the newest are dropped (the pipeline is behind)
+    queue: int = 32  # most frames held between decoder and pipeline (a memory cap); beyond it the oldest is dropped
     decoder_threads: int = 2  # explicit decoder threads for live input (frame threading delays by threads-1 frames)
     transport: str = "tcp"  # RTSP transport: "tcp" or "udp"
     timeout: float = 5.0  # seconds without data before a network source counts as dropped

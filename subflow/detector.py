@@ -110,6 +110,7 @@ class Detector:
         self._refine_left = 0
         self._last: _Look | None = None  # the last frame judged, for the segment's closing shot
         self._shots = 0  # shots taken of the open segment
+        self._opened_at = 0.0
         self._last_shot_index = -1
         self._last_shot_time = 0.0
         self._blank_reported = False
@@ -210,6 +211,7 @@ class Detector:
         yield SegmentOpened(self._segment, self.band, look.frame.time, look.frame.wall, self._text_box(core))
         # Read the opening frame itself: later frames of the window may already belong to the next segment.
         self._shots = 0
+        self._opened_at = look.frame.time
         yield self._shot(look.frame, first=True)
 
     def _shot(self, frame: Frame, first: bool) -> Shot:
@@ -220,8 +222,16 @@ class Detector:
 
     def _close(self, end: float, wall: float) -> Iterator[Event]:
         assert self._segment is not None
-        if self._shots < self.config.reads_per_segment and self._last is not None and self._last.frame.index > self._last_shot_index:
-            yield self._shot(self._last.frame, first=False)
+        last = self._last
+        # The closing frame is read too, unless the stretch was too short to need a second look
+        # (most such stretches are clutter that sat still for a moment).
+        if (
+            self._shots < self.config.reads_per_segment
+            and last is not None
+            and last.frame.index > self._last_shot_index
+            and end - self._opened_at >= self.config.read_interval
+        ):
+            yield self._shot(last.frame, first=False)
         yield SegmentClosed(self._segment, self.band, end, wall)
         self._segment = None
         self._reference = self._delta = None

@@ -4,8 +4,10 @@
 stage as ``extract``) and looks like one to the pipeline, but
 
 * a decoding thread reads the stream while the pipeline works; between them a
-  small queue drops the *oldest* frames when the pipeline is slower than the
-  stream, so captions stay current instead of lagging further and further;
+  queue drops the *oldest* frames once they lag the newest by more than
+  ``max_lag`` seconds (or exceed ``queue`` frames, a memory cap), so a short
+  hiccup loses nothing while a pipeline slower than the stream stays current
+  instead of lagging further and further;
 * on a network source, end of stream, a timeout or a refused connection is a
   reconnect with capped exponential backoff, announced through ``on_status``;
 * media time and frame numbers continue across reconnects (the stream's own
@@ -193,8 +195,8 @@ class LiveSource:
 
     def _status(self, state: str, **detail: Any) -> None:
         self.stats.state = state
-        if state != "connected":
-            log.info("live source %s: %s %s", self.spec, state, detail or "")
+        level = logging.WARNING if state in ("reconnecting", "error") else logging.INFO
+        log.log(level, "live source %s: %s %s", self.spec, state, detail or "")
         if self.on_status is not None:
             try:
                 self.on_status(state, detail)
@@ -289,14 +291,15 @@ class LiveSource:
             self._next_index += 1
 
     def _push(self, frame: Frame) -> None:
-        """Queue a frame; when full, a stream drops its oldest frame, a file waits (nothing is late in a file)."""
+        """Queue a frame. A stream drops its stale frames; a file waits for room (nothing is late in a file)."""
+        live = self.network or self.realtime
         with self._cond:
-            if not (self.network or self.realtime):
+            if not live:
                 while len(self._queue) >= self.live.queue and not self._done:
                     self._cond.wait()
             self._queue.append(frame)
             self.stats.frames_in += 1
-            while len(self._queue) > self.live.queue:
+            while len(self._queue) > self.live.queue or (live and frame.time - self._queue[0].time > self.live.max_lag):
                 self._queue.popleft()
                 self.stats.frames_dropped += 1
             self._cond.notify_all()

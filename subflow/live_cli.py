@@ -42,42 +42,36 @@ _ERRORS = (ConfigError, EngineError, ServerError, SinkError, SourceError)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from .cli import add_pipeline_options  # the options extract has; cli imports this module lazily
+
     parser = subparsers.add_parser(
         "live",
         help="captions from a live stream (RTSP, HTTP, HLS, or a file in real time) to WebSocket clients and files",
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("source", help="rtsp://, http(s):// (progressive or .m3u8), or a video file")
-    parser.add_argument("--ws", metavar="HOST:PORT", help="serve the WebSocket protocol and the overlay page here (e.g. :8765)")
-    parser.add_argument("--token-file", metavar="FILE", help="require one of these tokens (one a line) from clients")
-    parser.add_argument("--srt", metavar="FILE", help="append final cues to this SRT file as they close")
-    parser.add_argument("--vtt", metavar="FILE", help="append final cues to this WebVTT file")
-    parser.add_argument("--jsonl", metavar="FILE", help="append final cues to this JSON Lines file")
-    parser.add_argument("--json", action="store_true", help="print final cues to stdout as JSON lines")
-    parser.add_argument("--realtime", action="store_true", help="play a file at its own pace (rehearsal), dropping frames like a live stream")
-    parser.add_argument("--transport", choices=("tcp", "udp"), help="RTSP transport (default tcp)")
-    parser.add_argument("--config", metavar="FILE", help="TOML config (see configs/default.toml)")
-    parser.add_argument("--engine", help="OCR engine (default from the config: rapid)")
-    parser.add_argument("--region", help='subtitle band: "bottom", "top", "both" or "x0,y0,x1,y1"')
-    parser.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[], help="override any config value")
-    parser.set_defaults(func=run)
+    out = parser.add_argument_group("outputs")
+    out.add_argument("--ws", metavar="HOST:PORT", help="serve the WebSocket protocol and the overlay page here (e.g. :8765)")
+    out.add_argument("--token-file", metavar="FILE", help="require one of these tokens (one a line) from clients")
+    out.add_argument("--srt", metavar="FILE", help="append final cues to this SRT file as they close")
+    out.add_argument("--vtt", metavar="FILE", help="append final cues to this WebVTT file")
+    out.add_argument("--jsonl", metavar="FILE", help="append final cues to this JSON Lines file")
+    out.add_argument("--json", action="store_true", help="print final cues to stdout as JSON lines")
+    src = parser.add_argument_group("input")
+    src.add_argument("--realtime", action="store_true", help="play a file at its own pace (rehearsal), dropping frames like a live stream")
+    src.add_argument("--transport", choices=("tcp", "udp"), help="RTSP transport (default tcp)")
+    add_pipeline_options(parser)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every source state change and connection")
     return parser
 
 
 def _config(args: argparse.Namespace) -> Config:
-    overrides: dict[str, Any] = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or "." not in key:
-            raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. live.queue=8")
-        overrides[key.strip()] = value.strip()
-    if args.engine:
-        overrides["recognizer.engine"] = args.engine
-    if args.region:
-        overrides["region.band"] = args.region
+    from .cli import load_config
+
+    config = load_config(args)
     if args.transport:
-        overrides["live.transport"] = args.transport
-    return Config.load(args.config, overrides)
+        config.live.transport = args.transport
+    return config
 
 
 def _sinks(args: argparse.Namespace) -> list[Sink]:
@@ -132,6 +126,7 @@ class LiveSession:
             self.error = exc
         finally:
             self.source.close()
+            log.info("session over: %s", ", ".join(f"{k} {v}" for k, v in self.stats().items()))
 
     def _deliver(self, update: CueUpdate, publish: Any) -> None:
         if update.final and update.cue is not None and not update.meta.get("retracted"):
@@ -184,6 +179,9 @@ def _warm_up(pipeline: Pipeline) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    logging.getLogger("websockets").setLevel(logging.WARNING)  # not a line per viewer connecting
+    if args.verbose:
+        logging.getLogger("subflow").setLevel(logging.INFO)
     try:
         config = _config(args)
         listen = parse_listen(args.ws) if args.ws else None
@@ -220,17 +218,3 @@ def run(args: argparse.Namespace) -> int:
             return 2
         raise session.error
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m subflow.live_cli``) until the main CLI wires the subcommand in."""
-    parser = argparse.ArgumentParser(prog="subflow")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("websockets").setLevel(logging.WARNING)  # not a line per viewer connecting
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

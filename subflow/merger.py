@@ -14,6 +14,7 @@ voted text changes, a final when the band changes or goes blank, and a clear
 
 from __future__ import annotations
 
+import time
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -91,21 +92,28 @@ class Merger:
     def __init__(self, config: MergerConfig, first_index: int = 1) -> None:
         self.config = config
         self.next_index = first_index
+        self.seconds = 0.0  # time spent merging (for the run summary)
         self._segments: dict[int, _Segment] = {}
         self._open: dict[Position, _OpenCue] = {}
 
     def process(self, events: Iterable[Event | Read]) -> Iterator[CueUpdate]:
         for event in events:
-            if isinstance(event, SegmentOpened):
-                yield from self._opened(event)
-            elif isinstance(event, Read):
-                yield from self._read(event)
-            elif isinstance(event, SegmentClosed):
-                yield from self._closed(event)
-            elif isinstance(event, BandBlank):
-                yield from self._blank(event)
+            started = time.perf_counter()
+            updates = list(self._handle(event))
+            self.seconds += time.perf_counter() - started
+            yield from updates
         for position in list(self._open):
             yield from self._finalize(position)
+
+    def _handle(self, event: Event | Read) -> Iterator[CueUpdate]:
+        if isinstance(event, SegmentOpened):
+            yield from self._opened(event)
+        elif isinstance(event, Read):
+            yield from self._read(event)
+        elif isinstance(event, SegmentClosed):
+            yield from self._closed(event)
+        elif isinstance(event, BandBlank):
+            yield from self._blank(event)
 
     def _opened(self, event: SegmentOpened) -> Iterator[CueUpdate]:
         self._segments[event.segment] = _Segment(event.start, event.wall, event.box)

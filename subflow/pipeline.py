@@ -39,6 +39,7 @@ class Stats:
     decode: float = 0.0
     detect: float = 0.0
     recognize: float = 0.0  # engine busy time (runs alongside decoding)
+    ocr_wait: float = 0.0  # time decoding stood still waiting for OCR answers
     merge: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
@@ -92,10 +93,8 @@ class Pipeline:
         recognizer = Recognizer(self.engine, self.config.recognizer)
         merger = Merger(self.config.merger)
         try:
-            events = self._detect(source, detectors)
-            for update in self._timed(merger.process(recognizer.process(events)), "merge"):
-                stats.crops_read = recognizer.crops_read
-                stats.recognize = recognizer.busy_seconds
+            for update in merger.process(recognizer.process(self._detect(source, detectors))):
+                self._collect(recognizer, merger)
                 if update.final and not update.meta.get("retracted"):
                     stats.cues += 1
                 yield update
@@ -103,8 +102,13 @@ class Pipeline:
             recognizer.close()
             stats.finished = time.perf_counter()
             stats.source_errors = getattr(source, "errors", 0)
-            stats.crops_read = recognizer.crops_read
-            stats.recognize = recognizer.busy_seconds
+            self._collect(recognizer, merger)
+
+    def _collect(self, recognizer: Recognizer, merger: Merger) -> None:
+        self.stats.crops_read = recognizer.crops_read
+        self.stats.recognize = recognizer.busy_seconds
+        self.stats.ocr_wait = recognizer.wait_seconds
+        self.stats.merge = merger.seconds
 
     def resolve_bands(self, source: VideoSource) -> list[Band]:
         spec = self.config.region.band
@@ -120,7 +124,7 @@ class Pipeline:
         stats = self.stats
         every = max(1, self.config.detector.sample_every)
         last_report = time.perf_counter()
-        for frame in self._timed(source.frames(), "decode"):
+        for frame in self._timed(source.frames()):
             stats.frames += 1
             stats.position = frame.time
             if frame.index % every == 0:
@@ -136,26 +140,17 @@ class Pipeline:
         if self.on_progress is not None:
             self.on_progress(stats)
 
-    def _timed(self, iterator: Iterator, stage: str) -> Iterator:
-        """Yield from ``iterator``, adding the time spent producing each item to ``stats.<stage>``.
-
-        For nested generators the inner stages' time is subtracted by their own
-        accounting, so ``merge`` reports only the merger's own work.
-        """
-        stats = self.stats
+    def _timed(self, iterator: Iterator[Frame]) -> Iterator[Frame]:
+        """Yield the source's frames, adding the time spent decoding each to ``stats.decode``."""
         iterator = iter(iterator)
         while True:
             before = time.perf_counter()
-            inner = stats.decode + stats.detect
             try:
-                item = next(iterator)
+                frame = next(iterator)
             except StopIteration:
                 return
-            spent = time.perf_counter() - before
-            if stage == "merge":
-                spent -= (stats.decode + stats.detect) - inner
-            setattr(stats, stage, getattr(stats, stage) + max(0.0, spent))
-            yield item
+            self.stats.decode += time.perf_counter() - before
+            yield frame
 
     def close(self) -> None:
         """Close the engine if this pipeline created it."""

@@ -75,6 +75,7 @@ class Recognizer:
         self.batch_size = config.batch_size or engine.max_batch
         self.crops_read = 0
         self.busy_seconds = 0.0  # time the engine spent on calls (summed over overlapping calls)
+        self.wait_seconds = 0.0  # time the pipeline stood still waiting for answers
         self._loop = engine_loop()
         self._queue: asyncio.Queue = run_on_engine_loop(self._make_queue())
         self._batcher = asyncio.run_coroutine_threadsafe(self._batch_loop(), self._loop)
@@ -111,7 +112,9 @@ class Recognizer:
     def _finish(self, event: Event | Read, future: Future | None) -> Event | Read:
         if future is not None:
             assert isinstance(event, Read)
+            started = time.perf_counter()
             event.recognition = future.result()
+            self.wait_seconds += time.perf_counter() - started
         return event
 
     async def _read_if_needed(self, first: Future | None, crop: np.ndarray) -> Recognition | None:
