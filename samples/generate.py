@@ -129,12 +129,14 @@ class VideoSpec:
             raise GenerateError(f"{self.name}: needs at least one frame")
         for ev in self.events:
             if not 0 <= ev.start < ev.end <= self.frames:
-                raise GenerateError(f"{self.name}: event {ev.texts!r} spans frames {ev.start}-{ev.end}, outside 0-{self.frames}")
+                raise GenerateError(
+                    f"{self.name}: event {ev.texts!r} spans frames {ev.start}-{ev.end}, outside 0-{self.frames}")
         for pos in (False, True):
             spans = sorted((e.start, e.end) for e in self.events if e.top == pos)
             for (_, end), (start, _) in zip(spans, spans[1:]):
                 if start < end:
-                    raise GenerateError(f"{self.name}: two {'top' if pos else 'bottom'} events overlap at frame {start}")
+                    where = "top" if pos else "bottom"
+                    raise GenerateError(f"{self.name}: two {where} events overlap at frame {start}")
         if not self.scenes or self.scenes[0].start != 0:
             raise GenerateError(f"{self.name}: the first scene must start at frame 0")
 
@@ -253,8 +255,9 @@ def layout(event: Event, width: int, height: int) -> Layout:
     pad = 4 * stroke
     rows = []
     for text, size in event_lines(event, width, height):
-        ascent, descent = _font_for(text, size).getmetrics()
-        rows.append((text, size, int(_font_for(text, size).getlength(text)) + 2 * stroke, ascent + descent + 2 * stroke))
+        font = _font_for(text, size)
+        ascent, descent = font.getmetrics()
+        rows.append((text, size, int(font.getlength(text)) + 2 * stroke, ascent + descent + 2 * stroke))
     gaps = [round(0.12 * size) for _, size, _, _ in rows[:-1]] + [0]
     block_w = max(w for _, _, w, _ in rows) + 2 * pad
     block_h = sum(h for _, _, _, h in rows) + sum(gaps) + 2 * pad
@@ -312,6 +315,7 @@ def _colours(rng: np.random.Generator, lo: int, hi: int) -> np.ndarray:
     return rng.integers(lo, hi, (2, 3)).astype(np.float32)
 
 
+SHAPE_COLOURS = ((250, 250, 250), (255, 235, 60), (200, 240, 255), (255, 160, 60))
 GRAIN = 4  # per-frame noise amplitude of "grain" scenes (grey levels); more would blow the size budget
 
 
@@ -392,7 +396,7 @@ class Backdrop:
         in_band = self.rng.random() < 0.6
         y = self.rng.uniform(0.78, 0.95) if in_band else self.rng.uniform(0.05, 0.95)
         size = int(self.rng.uniform(0.03, 0.12) * self.h)
-        colour = tuple(int(c) for c in self.rng.choice([(250, 250, 250), (255, 235, 60), (200, 240, 255), (255, 160, 60)]))
+        colour = tuple(int(c) for c in self.rng.choice(SHAPE_COLOURS))
         speed = self.rng.uniform(2, 6) * self.rng.choice([-1, 1]) * self.h / 720
         x0 = self.rng.uniform(0, self.w)
         return Shape(x0, y * self.h, size, colour, speed, round_=bool(self.rng.random() < 0.5))
@@ -409,7 +413,8 @@ class Backdrop:
         ox, oy = (k * self.scene.pan[0]) % self.w, (k * self.scene.pan[1]) % self.h
         img = self.texture[oy : oy + self.h, ox : ox + self.w].copy()
         if self.scene.kind == "grain":
-            noise = np.random.default_rng((self.scene.seed, k)).integers(-GRAIN, GRAIN + 1, (self.h, self.w, 1), np.int16)
+            rng = np.random.default_rng((self.scene.seed, k))
+            noise = rng.integers(-GRAIN, GRAIN + 1, (self.h, self.w, 1), np.int16)
             img = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
         for s in self.shapes:
             x, y = int((s.x0 + s.speed * k) % (self.w + 2 * s.size)) - s.size, int(s.y)
@@ -790,7 +795,8 @@ def bench_spec(duration: float, height: int = 720, fps: int = 25, lang: str = "e
         short = len(en) < 8
         shown = round(fps * (rng.uniform(0.15, 0.8) if short or rng.random() < 0.03 else rng.uniform(1.2, 4.2)))
         shown = min(max(2, shown), frames - at)
-        style = replace(BILINGUAL if lang == "bi" else Style(), color=YELLOW if rng.random() < 0.15 else (255, 255, 255))
+        colour = YELLOW if rng.random() < 0.15 else (255, 255, 255)
+        style = replace(BILINGUAL if lang == "bi" else Style(), color=colour)
         events.append(Event(at, at + shown, texts, style=style))
         gap_roll = rng.random()
         blank = 0 if gap_roll < 0.35 else round(fps * (rng.uniform(0.1, 0.8) if gap_roll < 0.75 else rng.uniform(1, 4)))
