@@ -46,11 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     _add_extract(subparsers)
-    for name, module_name in SUBCOMMAND_MODULES.items():
-        try:  # TODO(lead): remove once live_cli and doctor have landed
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
+    for module_name in SUBCOMMAND_MODULES.values():
+        module = importlib.import_module(module_name)
         module.add_parser(subparsers).set_defaults(run=module.run)
     return parser
 
@@ -73,6 +70,13 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="look at every Nth frame only: faster, but cue times can be up to N-1 frames late (default 1: frame-exact)",
+    )
+    group.add_argument(
+        "--endpoint",
+        action="append",
+        metavar="URL",
+        help="an OpenAI-compatible server for --engine hunyuan-api, e.g. http://gpu1:8000/v1 (repeatable: "
+        "crops are spread over all of them)",
     )
     group.add_argument(
         "--set",
@@ -99,6 +103,10 @@ def load_config(args: argparse.Namespace) -> Config:
         "recognizer.target": args.target,
         "detector.sample_every": args.sample_every,
     }
+    if args.endpoint:
+        flags["engines.hunyuan-api.endpoints"] = ",".join(args.endpoint)
+        if args.engine is None:
+            flags["recognizer.engine"] = "hunyuan-api"
     overrides.update({key: value for key, value in flags.items() if value is not None})
     engine_overrides = {key: value for key, value in overrides.items() if key.startswith("engines.")}
     config = Config.load(args.config, {k: v for k, v in overrides.items() if k not in engine_overrides})
