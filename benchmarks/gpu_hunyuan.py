@@ -9,9 +9,12 @@ engine's batched generation on 1920x192 subtitle strips with exactly
 - throughput (strips/s) at each of ``--batches``,
 
 for each generation setup in ``--variants``: ``dynamic`` (plain generate,
-dynamic KV cache) or ``static`` (static KV cache, which transformers compiles
-and replays as CUDA graphs). Rerun (on a GPU machine with torch and
-transformers >= 5.13)::
+dynamic KV cache), ``static`` (static KV cache, which transformers compiles
+and replays as CUDA graphs) or ``graphs`` (the engine's own loop: fixed KV
+buffers, decode steps replayed as CUDA graphs captured per batch bucket).
+For ``graphs`` it also times a batch of mixed crop sizes (what the pipeline
+sends) and checks its answers against plain ``generate`` one crop at a time.
+Rerun (on a GPU machine with torch and transformers >= 5.13)::
 
     python benchmarks/gpu_hunyuan.py --out bench-out/gpu_hunyuan.json
 
@@ -34,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "hunyuan")]
 
-from subflow.engines.hunyuan_common import PROMPTS  # noqa: E402
+from subflow.engines.hunyuan_common import PROMPTS, grid_size  # noqa: E402
 from subflow.engines.hunyuan_transformers import HunyuanTransformersEngine  # noqa: E402
 
 
@@ -60,6 +63,7 @@ def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batche
     engine.load()
     load_s = time.perf_counter() - start
     engine._model.generation_config.min_new_tokens = tokens  # random weights: never stop early
+    engine.stop_at_eos = False  # same for the graphs loop
     prompt = PROMPTS["recognize"]
     result: dict = {"variant": variant, "load_s": round(load_s, 2), "batches": {}}
     for batch in batches:
@@ -81,6 +85,9 @@ def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batche
         }
         print(f"  {variant:8s} batch {batch:3d}: {1000 * seconds:8.1f} ms/call  {batch / seconds:7.1f} strips/s "
               f"(first call {first_s:.1f} s)", flush=True)
+    if variant == "graphs":
+        result["mixed"] = mixed_batch(engine, prompt)
+        result["check"] = check_answers(checkpoint, engine, strips[:2] + mixed_crops(2, 5), tokens)
     # Where the time of one strip goes: image preprocessing + ViT alone.
     processor, model = engine._processor, engine._model
     text = processor.apply_chat_template(
@@ -105,25 +112,73 @@ def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batche
     return result
 
 
-def run_extract(checkpoint: Path, video: str, cache: str, tokens: int, min_confidence: float | None) -> dict:
+def mixed_crops(n: int, seed: int, min_pixels: int = 512 * 512, max_pixels: int = 2048 * 2048) -> list[np.ndarray]:
+    """Tight subtitle crops as the pipeline sends them: 64-160 x 480-1920 px, then sized to the model's grid and limits."""
+    rng = np.random.default_rng(seed)
+    sizes = [grid_size(32 * int(rng.integers(2, 6)), 32 * int(rng.integers(15, 61)), min_pixels, max_pixels) for _ in range(n)]
+    return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
+
+
+def mixed_batch(engine, prompt: str) -> dict:
+    """32 crops of assorted sizes per call: first call (new shapes) vs steady state; no recompilation expected."""
+    limits = engine.settings.min_pixels, engine.settings.max_pixels
+    crops = mixed_crops(32, 3, *limits)
+    start = time.perf_counter()
+    engine.generate_batch(crops, prompt)
+    first_s = time.perf_counter() - start
+    seconds = timed(lambda: engine.generate_batch(crops, prompt), 3)
+    fresh = mixed_crops(32, 4, *limits)  # other sizes again
+    start = time.perf_counter()
+    engine.generate_batch(fresh, prompt)
+    fresh_s = time.perf_counter() - start
+    row = {"crops": 32, "first_call_s": round(first_s, 3), "seconds": round(seconds, 4),
+           "strips_per_s": round(32 / seconds, 1), "new_sizes_call_s": round(fresh_s, 3)}
+    print(f"  graphs   mixed 32: {1000 * seconds:8.1f} ms/call  {32 / seconds:7.1f} crops/s (first {first_s:.2f} s, "
+          f"32 new sizes {fresh_s:.2f} s)", flush=True)
+    return row
+
+
+def check_answers(checkpoint: Path, engine, crops: list[np.ndarray], tokens: int) -> dict:
+    """Token agreement of the graphs loop (batched) with plain generate (one crop at a time), same weights.
+
+    bf16 with random weights makes near-ties common, so a late divergence is
+    rounding; the first tokens should agree.
+    """
+    reference = HunyuanTransformersEngine(model=str(checkpoint), max_tokens=tokens, cache="dynamic", batch_size=1)
+    reference.load()
+    reference._model.generation_config.min_new_tokens = tokens
+    prompt = PROMPTS["recognize"]
+    ours = engine.generate_batch(crops, prompt)
+    theirs = reference.generate_batch(crops, prompt)
+    tok = engine._processor.tokenizer
+    agree = []
+    for a, b in zip(ours, theirs):
+        x, y = tok(a.text, add_special_tokens=False)["input_ids"], tok(b.text, add_special_tokens=False)["input_ids"]
+        agree.append(next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y))))
+    del reference
+    row = {"crops": len(crops), "identical": sum(a.text == b.text for a, b in zip(ours, theirs)),
+           "tokens_agreeing_before_first_difference": agree}
+    print(f"  check: {row}", flush=True)
+    return row
+
+
+def run_extract(checkpoint: Path, video: str, cache: str, tokens: int, overrides: dict[str, str], engine=None) -> dict:
     """The whole pipeline on ``video`` with the engine loaded and warmed first (model load is not counted)."""
     import torch
 
-    from subflow.config import Config
-    from subflow.pipeline import Pipeline
+    from subflow.pipeline import Pipeline, build_config
     from subflow.records import Task
     from subflow.recognizer import run_on_engine_loop
     from subflow.source import VideoSource
 
-    engine = HunyuanTransformersEngine(model=str(checkpoint), max_tokens=tokens, cache=cache)
-    engine.load()
-    warm = np.random.default_rng(2).integers(0, 256, (180, 1920, 3), dtype=np.uint8)
-    run_on_engine_loop(engine.recognize([warm] * 4, Task()))
-    config = Config()
-    if min_confidence is not None:
-        config.recognizer.min_confidence = min_confidence
+    if engine is None:
+        engine = HunyuanTransformersEngine(model=str(checkpoint), max_tokens=tokens, cache=cache)
+        engine.load()
+        warm = np.random.default_rng(2).integers(0, 256, (180, 1920, 3), dtype=np.uint8)
+        run_on_engine_loop(engine.recognize([warm] * 4, Task()))
+    config = build_config(None, None, dict(overrides))
     batches: list[int] = []  # crops per generate call: how well the pipeline feeds the engine
-    generate = engine.generate_batch
+    generate = engine.__class__.generate_batch.__get__(engine)
     engine.generate_batch = lambda images, prompt: batches.append(len(images)) or generate(images, prompt)
     pipeline = Pipeline(config, engine)
     with VideoSource(video, config.source) as source:
@@ -136,13 +191,13 @@ def run_extract(checkpoint: Path, video: str, cache: str, tokens: int, min_confi
         "crops_read": stats.crops_read, "cues": cues, "decode_s": round(stats.decode, 2),
         "detect_s": round(stats.detect, 2), "recognize_busy_s": round(stats.recognize, 2),
         "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
-        "min_confidence": config.recognizer.min_confidence, "engine_calls": len(batches),
+        "overrides": overrides, "engine_calls": len(batches),
         "mean_batch": round(sum(batches) / max(1, len(batches)), 2),
     }
-    print(f"extract {size} {stats.position:.1f} s of video in {stats.elapsed:.1f} s: {stats.realtime_factor:.1f}x real time, "
+    print(f"extract {overrides or 'defaults'}: {size} {stats.position:.1f} s of video in {stats.elapsed:.1f} s: {stats.realtime_factor:.1f}x real time, "
           f"{stats.crops_read} crops, {cues} cues (decode {stats.decode:.1f} s, detect {stats.detect:.1f} s, "
           f"engine busy {stats.recognize:.1f} s; {len(batches)} generate calls, mean batch {result['mean_batch']})", flush=True)
-    return result
+    return result, engine
 
 
 def main() -> int:
@@ -156,8 +211,10 @@ def main() -> int:
     parser.add_argument("--extract", metavar="VIDEO", help="also time the whole pipeline on this video")
     parser.add_argument("--extract-cache", default="dynamic", help="KV cache of the engine for --extract")
     parser.add_argument("--extract-tokens", type=int, default=32, help="max_tokens of the engine for --extract")
-    parser.add_argument("--extract-min-confidence", type=float, help="recognizer.min_confidence for --extract "
-                        "(random weights read weakly, so every segment is read twice; 0 reads once, like confident reads)")
+    parser.add_argument("--extract-set", action="append", metavar="KEY=VALUE,...",
+                        help="config overrides for one --extract run (repeat for several runs on one loaded engine), "
+                        "e.g. recognizer.min_confidence=0 (random weights read weakly, so every segment is read "
+                        "twice; 0 reads once, like confident reads)")
     args = parser.parse_args()
 
     import torch
@@ -194,12 +251,16 @@ def main() -> int:
             report["variants"].append({"variant": variant, "error": f"{type(exc).__name__}: {exc}"[:2000]})
             print(f"  {variant}: FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
     if args.extract:
-        try:
-            report["extract"] = run_extract(checkpoint, args.extract, args.extract_cache, args.extract_tokens,
-                                            args.extract_min_confidence)
-        except Exception as exc:  # keep the micro-benchmark figures
-            report["extract"] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
-            print(f"extract FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
+        report["extract"] = []
+        engine = None
+        for spec in args.extract_set or [""]:
+            overrides = dict(item.split("=", 1) for item in spec.split(",") if item.strip())
+            try:
+                row, engine = run_extract(checkpoint, args.extract, args.extract_cache, args.extract_tokens, overrides, engine)
+            except Exception as exc:  # keep the other figures
+                row = {"overrides": overrides, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+                print(f"extract FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
+            report["extract"].append(row)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2))
     print("\nvariant   batch   ms/call   ms/strip   strips/s")

@@ -4,9 +4,12 @@ Crops are read in batches with one ``generate`` call each (left padding,
 greedy). Generation runs in a worker thread, one batch at a time (one model,
 one device); the pipeline may queue the next batch meanwhile
 (``max_inflight`` 2), so crop preparation overlaps the GPU work.
-Speed options (see benchmarks/gpu_hunyuan.py for what they are worth):
-``cache = "static"`` pre-allocates the KV cache, ``compile = true`` compiles
-the decoder step (with a static cache it replays CUDA graphs).
+Speed options (see benchmarks/gpu_hunyuan.py and docs/hunyuan.md for what
+they are worth): ``cache = "graphs"`` runs subflow's own greedy loop
+(:class:`GraphDecoder`: fixed KV buffers, each decode step a CUDA graph that
+does not depend on the crop size); ``cache = "static"`` uses transformers'
+static cache (compiled per input shape); ``compile = true`` compiles the
+model's forward.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class TransformersOptions(HunyuanOptions):
     dtype: str = "auto"  # "auto" = bfloat16 on cuda, float32 on cpu
     attn_implementation: str = "sdpa"
     batch_size: int = 0  # crops per generate call; 0 = 32 on cuda, 4 on cpu
-    cache: str = "dynamic"  # "dynamic" or "static" KV cache
+    cache: str = "dynamic"  # "dynamic" / "static" (transformers' generate) or "graphs" (own loop, CUDA graphs)
     compile: bool = False  # torch.compile the model's forward
 
 
@@ -40,8 +43,8 @@ class HunyuanTransformersEngine(HunyuanEngine):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.settings: TransformersOptions
-        if self.settings.cache not in ("dynamic", "static"):
-            raise EngineError(f"engine {self.name!r}: cache must be 'dynamic' or 'static', got {self.settings.cache!r}")
+        if self.settings.cache not in ("dynamic", "static", "graphs"):
+            raise EngineError(f"engine {self.name!r}: cache must be 'dynamic', 'static' or 'graphs', got {self.settings.cache!r}")
         try:
             import torch
         except ImportError as exc:
@@ -59,6 +62,8 @@ class HunyuanTransformersEngine(HunyuanEngine):
         self.max_batch = self.settings.batch_size or (32 if device.startswith("cuda") else 4)
         self._model: Any = None
         self._processor: Any = None
+        self._decoder: GraphDecoder | None = None
+        self.stop_at_eos = True  # the benchmark turns this off to time exactly max_tokens steps
         self._load_lock = threading.Lock()
         self._run_lock = asyncio.Lock()
 
@@ -86,6 +91,10 @@ class HunyuanTransformersEngine(HunyuanEngine):
             model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
             if s.compile:
                 model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=False)
+            if s.cache == "graphs":
+                self._decoder = GraphDecoder(model, processor, self.device, self.dtype, self.max_batch)
+                with torch.inference_mode():  # capture every batch bucket now, not during the first video
+                    self._decoder.warm_up(self.sampling.max_tokens, self.sampling.repetition_penalty)
             self._processor, self._model = processor, model
 
     async def _generate(self, images: list[np.ndarray], prompt: str) -> list[Answer]:
@@ -100,6 +109,9 @@ class HunyuanTransformersEngine(HunyuanEngine):
         text = self._processor.apply_chat_template(
             chat_messages(prompt, {"type": "image"}), tokenize=False, add_generation_prompt=True
         )
+        if self._decoder is not None:
+            with torch.inference_mode():
+                return self._generate_graphs(images, text)
         answers: list[Answer] = []
         s = self.sampling
         for start in range(0, len(images), self.max_batch):
@@ -125,6 +137,362 @@ class HunyuanTransformersEngine(HunyuanEngine):
                 answers.append(Answer(decoded, truncated=truncated))
         return answers
 
+    def _generate_graphs(self, images: list[np.ndarray], text: str) -> list[Answer]:
+        """Batches of equal-shape neighbours (sorted by size), answers returned in the callers' order."""
+        assert self._decoder is not None
+        s = self.sampling
+        eos = self._model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        order = sorted(range(len(images)), key=lambda i: images[i].shape)
+        answers: list[Answer | None] = [None] * len(images)
+        for start in range(0, len(order), self.max_batch):
+            chunk = order[start : start + self.max_batch]
+            rows = self._decoder.generate([images[i] for i in chunk], text, s.max_tokens, s.repetition_penalty,
+                                          eos_ids, self.stop_at_eos)
+            for i, row, decoded in zip(chunk, rows, self._processor.batch_decode(rows, skip_special_tokens=True)):
+                answers[i] = Answer(decoded, truncated=len(row) >= s.max_tokens and not eos_ids.intersection(row))
+        return answers  # type: ignore[return-value]
+
     def describe(self) -> str:
         return f"hunyuan-transformers ({self.settings.model} on {self.device}, batches of {self.max_batch})"
 
+
+
+# ---------------------------------------------------------------- the "graphs" generation path
+
+
+def _bucket(n: int, limit: int) -> int:
+    """The batch size a decode graph is captured for: the next power of two (at most ``limit``)."""
+    size = 1
+    while size < n:
+        size *= 2
+    return min(size, max(limit, n))
+
+
+class GraphDecoder:
+    """Greedy decoding with the KV cache in fixed buffers and each decode step replayed as a CUDA graph.
+
+    Why not ``generate(cache_implementation="static")``: its compiled graphs are
+    keyed by the input shape, so every new crop size recompiles for 20-30 s,
+    and its per-step Python overhead stays. Here only the decode step is a
+    graph, and its shapes depend on the batch bucket (a power of two) and the
+    cache length bucket (a multiple of ``LENGTH_STEP``), never on the crop:
+    the prefill (ViT + prompt) runs eagerly at whatever size the crops have.
+    Crops of one shape share one batched attention call in the ViT instead of
+    one call each. The prompt template (token ids, 4-axis XD-RoPE positions) is
+    built once per crop shape. Without CUDA the same loop runs eagerly.
+    """
+
+    LENGTH_STEP = 128
+
+    def __init__(self, model: Any, processor: Any, device: str, dtype: Any, max_batch: int) -> None:
+        import torch
+
+        self.torch = torch
+        self.model, self.processor, self.device, self.dtype = model, processor, device, dtype
+        self.max_batch = max_batch
+        self.use_graphs = device.startswith("cuda")
+        config = model.config
+        text = config.text_config
+        self.lm = model.model.language_model
+        self.vision = model.model.vision_tower
+        self.layers = list(self.lm.layers)
+        self.kv_heads = text.num_key_value_heads
+        self.heads = text.num_attention_heads
+        self.head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+        self.axes = len(text.rope_parameters.get("mrope_section") or [0, 0, 0, 0])
+        self.image_token = config.image_token_id
+        self.merge = config.vision_config.spatial_merge_size
+        self.pad_id = processor.tokenizer.pad_token_id
+        from transformers.models.hunyuan_vl import modeling_hunyuan_vl
+
+        self.apply_rope = modeling_hunyuan_vl.apply_rotary_pos_emb
+        ip = processor.image_processor
+        self.patch = ip.patch_size
+        self.temporal = getattr(ip, "temporal_patch_size", 1) or 1
+        mean = torch.tensor(ip.image_mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(ip.image_std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        # (x * rescale - mean) / std as one multiply-add on the uint8 values
+        self.pixel_scale = float(ip.rescale_factor) / std
+        self.pixel_shift = -mean / std
+        self.templates: dict[tuple[int, int, str], tuple[Any, Any]] = {}
+        self.graphs: dict[tuple[int, int], Any] = {}
+        self.capacity = 0  # cache length the buffers hold
+        self.out: Any = None  # answer tokens, written by the decode step
+        self.vit_runs: list[tuple[int, int]] | None = None  # (images, patches each) of equal-shape runs
+        for layer in self.vision.layers:
+            layer.self_attn.forward = _grouped_vision_attention(layer.self_attn, self)
+
+    # ------------------------------------------------------------ prompt per crop shape
+
+    def template(self, height: int, width: int, text: str) -> tuple[Any, Any]:
+        """Token ids and XD-RoPE positions (axes x tokens) of the prompt for one crop size."""
+        key = (height, width, text)
+        if key not in self.templates:
+            torch = self.torch
+            encoded = self.processor(text=[text], images=[np.zeros((height, width, 3), np.uint8)], return_tensors="pt")
+            _, grid_h, grid_w = (int(v) for v in encoded["image_grid_thw"][0])
+            if (grid_h * self.patch, grid_w * self.patch) != (height, width):
+                raise EngineError(f"the processor resized a {width}x{height} crop: keep min_pixels/max_pixels within the model's")
+            ids = encoded["input_ids"][0]
+            positions = torch.arange(len(ids)).expand(self.axes, -1).clone()
+            # Image tokens: (width, height, image index) on the last three axes, the first axes sequential.
+            where = (ids == self.image_token).nonzero().flatten()
+            rows, cols = grid_h // self.merge, grid_w // self.merge + 1  # +1: the newline token per row
+            start = int(where[0]) + (1 if len(where) == rows * cols + 2 else 0)  # begin/end tokens around the grid
+            y, x = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+            positions[self.axes - 3, start : start + rows * cols] = x.flatten()
+            positions[self.axes - 2, start : start + rows * cols] = y.flatten()
+            positions[self.axes - 1, start : start + rows * cols] = 0
+            self.templates[key] = (ids, positions)
+        return self.templates[key]
+
+    def pixels(self, images: list[np.ndarray]) -> tuple[Any, Any]:
+        """Patch rows and (t, h, w) grids for images sorted by shape, computed on the device."""
+        torch = self.torch
+        chunks, grids = [], []
+        i = 0
+        while i < len(images):
+            j = i
+            while j < len(images) and images[j].shape == images[i].shape:
+                j += 1
+            stack = torch.from_numpy(np.stack(images[i:j])).to(self.device, non_blocking=True)
+            x = stack.permute(0, 3, 1, 2).float() * self.pixel_scale + self.pixel_shift
+            n, c, h, w = x.shape
+            p, m = self.patch, self.merge
+            x = x.reshape(n, c, h // p // m, m, p, w // p // m, m, p).permute(0, 2, 3, 5, 6, 1, 4, 7)
+            x = x.unsqueeze(6).expand(-1, -1, -1, -1, -1, -1, self.temporal, -1, -1)
+            chunks.append(x.reshape(n * (h // p) * (w // p), c * self.temporal * p * p))
+            grids += [[1, h // p, w // p]] * n
+            i = j
+        return torch.cat(chunks).to(self.dtype), torch.tensor(grids, device=self.device)
+
+    # ------------------------------------------------------------ buffers and graphs
+
+    def ensure_capacity(self, length: int) -> None:
+        torch = self.torch
+        if length <= self.capacity:
+            return
+        self.graphs.clear()
+        self.capacity = -(-length // 512) * 512  # grows in large steps: a new size drops the graphs
+        b, cap = self.max_batch, self.capacity
+        shape = (b, self.kv_heads, cap, self.head_dim)
+        self.keys = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.layers]
+        self.values = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.layers]
+        self.mask = torch.zeros((b, 1, 1, cap), dtype=torch.bool, device=self.device)
+        self.tokens = torch.zeros(b, dtype=torch.long, device=self.device)
+        self.rope_pos = torch.zeros(b, dtype=torch.long, device=self.device)
+        self.slot = torch.zeros(1, dtype=torch.long, device=self.device)
+        self.step = torch.zeros(1, dtype=torch.long, device=self.device)
+        self.seen = torch.zeros((b, self.lm.config.vocab_size), dtype=torch.bool, device=self.device)
+        positions = torch.arange(cap, device=self.device).view(1, 1, -1).expand(self.axes, 1, -1)
+        probe = torch.zeros(1, dtype=self.dtype, device=self.device)
+        cos, sin = self.lm.rotary_emb(probe, positions)  # text positions: all axes equal
+        self.cos, self.sin = cos[0], sin[0]
+
+    def decoder_graph(self, batch: int, length: int, max_tokens: int, penalty: float) -> Any:
+        key = (batch, length, max_tokens, penalty)
+        if key in self.graphs:
+            return self.graphs[key]
+        torch = self.torch
+        if self.out is None or self.out.shape[1] < max_tokens:
+            self.graphs.clear()  # captured graphs write into the old buffer
+            self.out = torch.zeros((self.max_batch, max_tokens), dtype=torch.long, device=self.device)
+        run = lambda: self.decode_step(batch, length, penalty)  # noqa: E731
+        if not self.use_graphs:
+            self.graphs[key] = run
+            return run
+        for buffer in (self.slot, self.step, self.tokens, self.rope_pos):
+            buffer.zero_()  # warm-up steps must index inside the buffers
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                run()
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            run()
+        self.graphs[key] = graph.replay
+        return graph.replay
+
+    def warm_up(self, max_tokens: int, penalty: float, prompt_len: int = 400) -> None:
+        """Capture the decode graphs of every batch bucket for prompts up to ``prompt_len`` tokens."""
+        length = -(-(prompt_len + max_tokens) // self.LENGTH_STEP) * self.LENGTH_STEP
+        self.ensure_capacity(length)
+        batch = 1
+        while True:
+            self.decoder_graph(_bucket(batch, self.max_batch), length, max_tokens, penalty)
+            if batch >= self.max_batch:
+                break
+            batch *= 2
+
+    # ------------------------------------------------------------ the model, layer by layer
+
+    def attend(self, q: Any, k: Any, v: Any, mask: Any) -> Any:
+        """Grouped-query attention without copying K/V: each KV head's query heads become extra query rows."""
+        torch = self.torch
+        b, _, t, d = q.shape
+        group = self.heads // self.kv_heads
+        q = q.reshape(b, self.kv_heads, group * t, d)
+        if group > 1 and mask.shape[2] > 1:
+            mask = mask.repeat(1, 1, group, 1)
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.head_dim**-0.5)
+        return out.reshape(b, self.heads, t, d).transpose(1, 2).reshape(b, t, self.heads * d)
+
+    def layers_forward(self, x: Any, cos: Any, sin: Any, mask: Any, kv: Any) -> Any:
+        """The decoder stack; ``kv(i, k, v)`` stores layer i's new keys/values and returns what to attend to."""
+        b, t, _ = x.shape
+        for i, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            h = layer.input_layernorm(x)
+            q = attn.q_proj(h).view(b, t, -1, self.head_dim).transpose(1, 2)
+            k = attn.k_proj(h).view(b, t, -1, self.head_dim).transpose(1, 2)
+            v = attn.v_proj(h).view(b, t, -1, self.head_dim).transpose(1, 2)
+            q, k = self.apply_rope(q, k, cos, sin)
+            q, k = attn.query_layernorm(q), attn.key_layernorm(k)
+            k, v = kv(i, k, v)
+            x = x + attn.o_proj(self.attend(q, k, v, mask))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        return self.lm.norm(x)
+
+    def next_token(self, hidden: Any, seen: Any, penalty: float) -> Any:
+        torch = self.torch
+        logits = self.model.lm_head(hidden).float()
+        if penalty != 1.0:  # transformers' RepetitionPenaltyLogitsProcessor, over prompt and answer tokens
+            logits = torch.where(seen, torch.where(logits < 0, logits * penalty, logits / penalty), logits)
+        return logits.argmax(-1)
+
+    def decode_step(self, batch: int, length: int, penalty: float) -> None:
+        """One token for every row; only in-place updates of fixed buffers (graph-safe)."""
+        mask = self.mask[:batch, :, :, :length]
+        mask.index_fill_(3, self.slot, True)
+        x = self.lm.embed_tokens(self.tokens[:batch, None])
+        cos = self.cos.index_select(0, self.rope_pos[:batch])[:, None]
+        sin = self.sin.index_select(0, self.rope_pos[:batch])[:, None]
+
+        def kv(i: int, k: Any, v: Any) -> tuple[Any, Any]:
+            keys, values = self.keys[i][:batch], self.values[i][:batch]
+            keys.index_copy_(2, self.slot, k)
+            values.index_copy_(2, self.slot, v)
+            return keys[:, :, :length], values[:, :, :length]
+
+        hidden = self.layers_forward(x, cos, sin, mask, kv)
+        token = self.next_token(hidden[:, 0], self.seen[:batch], penalty)
+        self.out[:batch].index_copy_(1, self.step, token[:, None])
+        self.seen[:batch].scatter_(1, token[:, None], True)
+        self.tokens[:batch].copy_(token)
+        self.rope_pos[:batch].add_(1)
+        self.slot.add_(1)
+        self.step.add_(1)
+
+    # ------------------------------------------------------------ one batch
+
+    def generate(self, images: list[np.ndarray], text: str, max_tokens: int, penalty: float,
+                 eos_ids: set[int], stop_at_eos: bool = True) -> list[list[int]]:
+        """Token ids answered for each image (images sorted by shape; at most ``max_batch``)."""
+        torch = self.torch
+        n = len(images)
+        rows = [self.template(im.shape[0], im.shape[1], text) for im in images]
+        prompt_len = max(len(ids) for ids, _ in rows)
+        length = -(-(prompt_len + max_tokens) // self.LENGTH_STEP) * self.LENGTH_STEP
+        batch = _bucket(n, self.max_batch)
+        self.ensure_capacity(length)
+        replay = self.decoder_graph(batch, length, max_tokens, penalty)  # captured before the prefill fills the cache
+
+        ids = torch.full((n, prompt_len), self.pad_id, dtype=torch.long)
+        positions = torch.zeros((self.axes, n, prompt_len), dtype=torch.long)
+        valid = torch.zeros((n, prompt_len), dtype=torch.bool)
+        for r, (row_ids, row_pos) in enumerate(rows):
+            ids[r, prompt_len - len(row_ids) :] = row_ids
+            positions[:, r, prompt_len - len(row_ids) :] = row_pos
+            valid[r, prompt_len - len(row_ids) :] = True
+        ids, positions, valid = (t.to(self.device, non_blocking=True) for t in (ids, positions, valid))
+
+        # Prefill, eager: ViT (one attention call per run of equal shapes), then the prompt.
+        pixels, grids = self.pixels(images)
+        runs: list[tuple[int, int]] = []
+        for im in images:
+            patches = (im.shape[0] // self.patch) * (im.shape[1] // self.patch)
+            if runs and runs[-1][1] == patches:
+                runs[-1] = (runs[-1][0] + 1, patches)
+            else:
+                runs.append((1, patches))
+        self.vit_runs = runs
+        try:
+            features = self.vision(pixels, grid_thw=grids)
+        finally:
+            self.vit_runs = None
+        features = getattr(features, "pooler_output", features)
+        if isinstance(features, tuple):
+            features = features[0]
+        x = self.lm.embed_tokens(ids)
+        image_mask = (ids == self.image_token).unsqueeze(-1).expand_as(x)
+        x = x.masked_scatter(image_mask, features.to(x.dtype))
+        cos, sin = self.lm.rotary_emb(x, positions)
+        causal = torch.ones((prompt_len, prompt_len), dtype=torch.bool, device=self.device).tril()
+        eye = torch.eye(prompt_len, dtype=torch.bool, device=self.device)  # padding rows attend to themselves (no NaN)
+        mask = ((causal & valid[:, None, :]) | eye)[:, None]
+
+        def kv(i: int, k: Any, v: Any) -> tuple[Any, Any]:
+            self.keys[i][:n, :, :prompt_len] = k
+            self.values[i][:n, :, :prompt_len] = v
+            return k, v
+
+        hidden = self.layers_forward(x, cos, sin, mask, kv)
+        seen = self.seen[:batch]
+        seen.zero_()
+        seen[:n].scatter_(1, ids, True)
+        first = self.next_token(hidden[:, -1], seen[:n], penalty)
+
+        # Decode state for the graph; rows past n are idle (they attend to their own slot only).
+        self.mask[:batch].zero_()
+        self.mask[:n, 0, 0, :prompt_len] = valid
+        self.tokens[:batch].fill_(self.pad_id)
+        self.tokens[:n] = first
+        self.rope_pos[:batch].zero_()
+        self.rope_pos[:n] = valid.sum(1)
+        seen[:n].scatter_(1, first[:, None], True)
+        self.out[:n, 0] = first
+        self.slot.fill_(prompt_len)
+        self.step.fill_(1)
+        eos = torch.tensor(sorted(eos_ids), device=self.device)
+        done = max_tokens
+        for step in range(1, max_tokens):
+            replay()
+            if stop_at_eos and step % 8 == 0 and bool(torch.isin(self.out[:n, : step + 1], eos).any(1).all()):
+                done = step + 1  # every row has ended: skip the remaining steps
+                break
+        answer = self.out[:n, :done].tolist()
+        cut = []
+        for row in answer:
+            stop = next((i for i, tok in enumerate(row) if tok in eos_ids), None)
+            cut.append(row if stop is None else row[: stop + 1])
+        return cut
+
+
+def _grouped_vision_attention(module: Any, decoder: GraphDecoder) -> Any:
+    """The ViT attention with one SDPA call per run of equal-shape images (transformers makes one per image)."""
+    import torch
+
+    original = module.forward
+
+    def forward(hidden_states: Any = None, *args: Any, **kwargs: Any) -> tuple[Any, None]:
+        runs = decoder.vit_runs
+        if hidden_states is None:
+            hidden_states = kwargs.pop("hidden_state")
+        if runs is None:
+            return original(hidden_states, *args, **kwargs)
+        _, length, _ = hidden_states.shape
+        heads, dim = module.num_heads, module.head_dim
+        q, k, v = (proj(hidden_states).view(length, heads, dim) for proj in (module.q_proj, module.k_proj, module.v_proj))
+        outputs, offset = [], 0
+        for count, patches in runs:
+            span = slice(offset, offset + count * patches)
+            group = [t[span].view(count, patches, heads, dim).transpose(1, 2) for t in (q, k, v)]
+            out = torch.nn.functional.scaled_dot_product_attention(*group, scale=module.scaling)
+            outputs.append(out.transpose(1, 2).reshape(count * patches, heads * dim))
+            offset += count * patches
+        return module.o_proj(torch.cat(outputs).unsqueeze(0)), None
+
+    return forward
