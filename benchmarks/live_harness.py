@@ -28,13 +28,13 @@ __all__ = ["LiveProcess", "RtspServer", "free_port", "ground_truth_for", "test_c
 
 
 class LiveProcess:
-    """``python -m subflow.live_cli live URL --ws ...`` with its log in ``workdir``."""
+    """``python -m subflow.cli live URL --ws ...`` with its log in ``workdir``."""
 
     def __init__(self, url: str, workdir: Path, *extra: str, token: str | None = None) -> None:
         self.port = free_port()
         self.workdir = workdir
         self.log_path = workdir / "live.log"
-        args = [sys.executable, "-m", "subflow.live_cli", "live", url, "--ws", f"127.0.0.1:{self.port}", *extra]
+        args = [sys.executable, "-m", "subflow.cli", "live", url, "-v", "--ws", f"127.0.0.1:{self.port}", *extra]
         if token:
             tokens = workdir / "tokens.txt"
             tokens.write_text(token + "\n")
@@ -96,7 +96,7 @@ def ground_truth_for(video: Path) -> list:
 
 
 def test_clip(workdir: Path) -> Path:
-    """The live tests' clip (5 captions, 25 s) with its ground truth written as SRT beside it."""
+    """The live tests' clip (5 captions, 30 s) with its ground truth written as SRT beside it."""
     from clip import make_clip, timeline
 
     import srt

@@ -14,7 +14,7 @@ memory of the `subflow live` process.
     flock /tmp/subflow-bench.lock .venv/bin/python benchmarks/live_latency.py samples/*.mp4
     .venv/bin/python benchmarks/live_latency.py --clients 1 100 --json out/live_latency.json
 
-Without sample arguments it uses the live tests' clip (5 captions, 25 s).
+Without sample arguments it uses the live tests' clip (5 captions, 30 s).
 """
 
 from __future__ import annotations

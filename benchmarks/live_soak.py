@@ -197,7 +197,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3600)
     parser.add_argument("--fault-every", type=float, default=60)
     parser.add_argument("--churn", type=int, default=4, help="churning clients")
-    parser.add_argument("--video", type=Path, help="default: the live tests' clip (5 captions, 25 s)")
+    parser.add_argument("--video", type=Path, help="default: the live tests' clip (5 captions, 30 s)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="write the verdict here")
     args = parser.parse_args()

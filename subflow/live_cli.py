@@ -141,7 +141,13 @@ async def _serve(session: LiveSession, server: CaptionServer | None, listen: tup
     loop = asyncio.get_running_loop()
     if server is not None and listen is not None:
         await server.start(*listen)
-        session.source.on_status = lambda state, detail: server.call_soon_threadsafe(server.publish_status, state, detail)
+
+        def forward(state: str, detail: dict) -> None:
+            # "ended"/"error" are the session's to say, after the pipeline flushed its last cue (below)
+            if state not in ("ended", "error"):
+                server.call_soon_threadsafe(server.publish_status, state, detail)
+
+        session.source.on_status = forward
         server.publish_status(session.source.stats.state)
         log.info("captions on ws://%s:%d/ws, overlay on http://%s:%d/", listen[0], server.port, listen[0], server.port)
     for sig in (signal.SIGINT, signal.SIGTERM):

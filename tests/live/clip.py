@@ -21,8 +21,9 @@ TEXTS = (
     "Markets closed slightly higher",
     "Thank you for watching",
 )
-# Long gaps after the 1st and 3rd cue: the fault tests stall or kill the server there.
-GAPS = (4.5, 1.5, 4.5, 1.5)
+# Long gaps after the 1st and 3rd cue: the fault tests stall or kill the server there, and the
+# outage (stall detection or server start-up, then reconnect) must fit in them.
+GAPS = (7.0, 1.5, 7.0, 1.5)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def clip_duration(ground_truth) -> float:
 
 @pytest.fixture
 def rtsp_server(live_clip, clip_duration):
-    server = RtspServer(live_clip, clip_duration)
+    server = RtspServer(live_clip, clip_duration, loop=False)
     try:
         yield server
     finally:

@@ -6,9 +6,10 @@ the venv); the tests start it as a subprocess and fault it with signals.
 With ``--anchor WALL`` it behaves like a broadcast rather than a file player:
 every new session starts at ``(now - WALL) % duration`` of the file, so a
 client that reconnects after a stall or a server restart joins "live" instead
-of from the top, and a stream that reached its end loops on reconnect.
+of from the top, and a stream that reached its end loops on reconnect (with
+``--once`` the show is over instead: a late session gets only the last frames).
 
-Prints ``READY <port>`` on stdout once it listens, and with ``--timing`` one line
+Prints ``READY <port> <anchor>`` on stdout once it listens, and with ``--timing`` one line
 ``PLAY <position> <wall>`` per session: the wall time at which the frame at
 ``position`` (seconds of the file) leaves the server, from the pipeline clock,
 so a benchmark knows when any subtitle first appeared on the stream.
@@ -43,10 +44,11 @@ class RtspServer:
     (see the module doc); otherwise every session plays the file from the top.
     """
 
-    def __init__(self, clip: Path, duration: float, port: int | None = None, *, broadcast: bool = True, timing: bool = False) -> None:
+    def __init__(self, clip: Path, duration: float, port: int | None = None, *,
+                 broadcast: bool = True, loop: bool = True, timing: bool = False) -> None:
         self.clip, self.duration = clip, duration
         self.port = port or free_port()
-        self.broadcast, self.timing = broadcast, timing
+        self.broadcast, self.loop, self.timing = broadcast, loop, timing
         self.anchor: float | None = None  # wall time of the broadcast's 0:00, set by the first start
         self.proc: subprocess.Popen | None = None
 
@@ -55,18 +57,22 @@ class RtspServer:
         return f"rtsp://127.0.0.1:{self.port}/stream"
 
     def start(self) -> "RtspServer":
-        """(Re)start on the same port; a broadcast continues where its clock says."""
-        if self.anchor is None:
-            self.anchor = time.time()
+        """(Re)start on the same port; a broadcast continues where its clock says.
+
+        The first start lets the server set the clock when it is ready (starting
+        the GObject stack takes seconds on a busy machine)."""
         cmd = [SYSTEM_PYTHON, __file__, "--port", str(self.port), "--file", str(self.clip)]
         if self.broadcast:
-            cmd += ["--anchor", repr(self.anchor), "--duration", str(self.duration)]
+            anchor = "ready" if self.anchor is None else repr(self.anchor)
+            cmd += ["--anchor", anchor, "--duration", str(self.duration)] + ([] if self.loop else ["--once"])
         if self.timing:
             cmd.append("--timing")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("READY"):
             raise RuntimeError(f"RTSP server did not start: {line!r}")
+        if self.broadcast and self.anchor is None:
+            self.anchor = float(line.split()[2])
         return self
 
     def play_line(self, timeout: float = 30) -> tuple[float, float]:
@@ -100,10 +106,13 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--file", required=True)
     parser.add_argument("--mount", default="/stream")
-    parser.add_argument("--anchor", type=float, default=None, help="wall time at which the broadcast's 0:00 played")
+    parser.add_argument("--anchor", default=None, help="wall time at which the broadcast's 0:00 played, or 'ready'")
     parser.add_argument("--duration", type=float, default=None, help="file duration (needed with --anchor)")
+    parser.add_argument("--once", action="store_true", help="with --anchor: after the end, sessions get only the end")
     parser.add_argument("--timing", action="store_true", help="print PLAY <position> <wall> per session")
     args = parser.parse_args()
+    if args.anchor is not None and not args.duration:
+        parser.error("--anchor needs --duration")
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
@@ -117,8 +126,8 @@ def main() -> int:
     if args.anchor is not None:
         def join_live(media):
             # a camera does not restart its show for a new viewer: jump to "now" in the file
-            elapsed = time.time() - args.anchor
-            offset = elapsed % (args.duration or 1e9)
+            elapsed = time.time() - anchor
+            offset = min(elapsed, args.duration - 0.05) if args.once else elapsed % args.duration
             if elapsed > 0 and offset > 0.2:
                 ok, rng = GstRtsp.rtsp_range_parse(f"npt={offset:.3f}-")
                 if ok != GstRtsp.RTSPResult.OK or not media.seek(rng):
@@ -153,7 +162,8 @@ def main() -> int:
     if server.attach(None) == 0:
         print(f"cannot listen on port {args.port}", file=sys.stderr)
         return 1
-    print(f"READY {args.port}", flush=True)
+    anchor = time.time() if args.anchor == "ready" else float(args.anchor or 0)
+    print(f"READY {args.port} {anchor:.6f}", flush=True)
     GLib.MainLoop().run()
     return 0
 

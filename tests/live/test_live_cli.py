@@ -9,23 +9,29 @@ import pytest
 import srt
 
 from subflow import live_cli
+from subflow.cli import build_parser
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="subflow")
-    live_cli.add_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["live", *argv])
+    return build_parser().parse_args(["live", *argv])
+
+
+def test_the_main_cli_has_the_subcommand_with_the_shared_options():
+    args = parse("rtsp://cam/stream", "--ws", ":8765", "--region", "top", "--transport", "udp", "--set", "live.queue=8")
+    assert args.run is live_cli.run
+    config = live_cli._config(args)
+    assert (config.region.band, config.live.transport, config.live.queue) == ("top", "udp", 8)
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
         (("clip.mp4",), "nothing to do"),
-        (("clip.mp4", "--json", "--set", "live.queue"), "expected SECTION.KEY=VALUE"),
+        (("clip.mp4", "--json", "--set", "live.queue"), "SECTION.KEY=VALUE"),
         (("clip.mp4", "--json", "--set", "live.nope=1"), "unknown setting live.nope"),
         (("clip.mp4", "--ws", "localhost:http"), "expected HOST:PORT"),
         (("clip.mp4", "--ws", ":0", "--token-file", "/nonexistent/tokens"), "cannot read token file"),
-        (("clip.mp4", "--engine", "nope", "--json"), "unknown engine 'nope'"),
+        (("clip.mp4", "--set", "recognizer.engine=nope", "--json"), "unknown engine 'nope'"),
         (("/nonexistent/clip.mp4", "--json"), "no such file"),
     ],
 )

@@ -83,7 +83,7 @@ class Session:
         tokens = tmp / "tokens.txt"
         tokens.write_text(f"# viewers\n{token}\n")
         self.log = open(tmp / "live.log", "w")
-        cmd = [sys.executable, "-m", "subflow.live_cli", "live", url, "--ws", f"127.0.0.1:{self.port}",
+        cmd = [sys.executable, "-m", "subflow.cli", "live", url, "-v", "--ws", f"127.0.0.1:{self.port}",
                "--srt", str(self.srt), "--token-file", str(tokens),
                "--set", "live.timeout=1", "--set", "live.backoff_min=0.2", "--set", "live.backoff_max=1"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, cwd=Path(__file__).parents[2])
@@ -127,7 +127,7 @@ def test_live_session_delivers_every_cue_once_across_faults(rtsp_server, ground_
         page = Chromium(f"http://127.0.0.1:{session.port}/?token={token}")
         assert page.wait_for("document.body.dataset.state", "reconnecting") == "reconnecting"  # the stream is not up yet
         page.evaluate(_RECORD_SHOWN)
-        result = asyncio.run(_drive(session, rtsp_server, token, len(ground_truth)))
+        result = asyncio.run(_drive(session, rtsp_server, token, ground_truth))
         shown = page.evaluate("window.__shown")
         exit_code = session.proc.wait(20)
     finally:
@@ -151,7 +151,9 @@ def test_live_session_delivers_every_cue_once_across_faults(rtsp_server, ground_
     assert all(a.end <= b.start for a, b in zip(cues, cues[1:]))
 
 
-async def _drive(session: Session, rtsp: RtspServer, token: str, total: int) -> dict:
+async def _drive(session: Session, rtsp: RtspServer, token: str, truth: list) -> dict:
+    """Clients A (helper, stays), B (raw, leaves and resumes) and a stalled one; faults on the broadcast clock."""
+    total = len(truth)
     base = f"ws://127.0.0.1:{session.port}/ws"
     out: dict = {"a": [], "b": [], "states": [], "b_replayed": 0}
     try:
@@ -160,17 +162,15 @@ async def _drive(session: Session, rtsp: RtspServer, token: str, total: int) -> 
     except InvalidStatus as exc:
         out["wrong_token"] = exc.response.status_code
     stalled = await connect(f"{base}?token={token}", max_queue=1)  # a viewer that never reads
-    progress = asyncio.Queue()
 
     async def client_a():
         async for message in CaptionClient(base, token=token, backoff_min=0.1, backoff_max=0.5):
             if message["type"] == "status":
                 out["states"].append(message["state"])
+                if message["state"] == "ended":
+                    return
             if message["type"] == "cue" and message["final"] and not message.get("retracted"):
                 out["a"].append(message["cue"]["text"])
-                await progress.put(len(out["a"]))
-                if len(out["a"]) == total:
-                    return
 
     async def client_b():
         """Leaves after the second caption and comes back after the third, resuming by seq."""
@@ -195,26 +195,26 @@ async def _drive(session: Session, rtsp: RtspServer, token: str, total: int) -> 
                 if message["type"] == "cue" and message["final"]:
                     out["b"].append(message["cue"]["text"])
                     out["b_replayed"] += bool(message.get("replay"))
-                    if len(out["b"]) == total:
-                        return
+                if message["type"] == "status" and message["state"] == "ended":
+                    return
+
+    async def at(show_time: float) -> None:
+        """Wait until the broadcast reaches ``show_time`` (seconds of the clip)."""
+        await asyncio.sleep(max(0.0, rtsp.anchor + show_time - time.time()))
 
     tasks = [asyncio.create_task(client_a()), asyncio.create_task(client_b())]
     await asyncio.sleep(0.5)
     await asyncio.to_thread(rtsp.start)  # the broadcast begins now
-    loop = asyncio.get_running_loop()
-    while True:
-        done = await asyncio.wait_for(progress.get(), 60)
-        if done == 1:  # in the long gap after caption 1: stall the server with its socket open
-            rtsp.signal(signal.SIGSTOP)
-            loop.call_later(3.0, rtsp.signal, signal.SIGCONT)
-        elif done == 3:  # in the long gap after caption 3: crash it and restart on the same port
-            rtsp.kill()
-            await asyncio.sleep(0.5)
-            await asyncio.to_thread(rtsp.start)
-        elif done == total:  # the show is over (the broadcast would loop): stop it
-            rtsp.kill()
-            break
+    await at(truth[0].end + 0.5)  # in the long gap after caption 1: stall the server with its socket open
+    rtsp.signal(signal.SIGSTOP)
+    await asyncio.sleep(3.0)
+    rtsp.signal(signal.SIGCONT)
+    await at(truth[2].end + 0.5)  # in the long gap after caption 3: crash it and restart it on the same port
+    rtsp.kill()
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(rtsp.start)
+    await at(truth[-1].end + 1.0)  # the show is over: a clean stop must complete the files and tell the clients
+    os.kill(session.proc.pid, signal.SIGTERM)
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
-    os.kill(session.proc.pid, signal.SIGTERM)  # a clean stop: the SRT must be complete and valid
     stalled.transport.abort()
     return out
