@@ -110,7 +110,6 @@ class _Client:
     backlog: list[str]  # hello and the replay, sent before the live queue
     queue: collections.deque[_Message] = field(default_factory=collections.deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    dropped: int = 0  # partial/clear/status messages dropped for this client
     closing: bool = False
     relay: asyncio.Task | None = None
 
@@ -257,10 +256,8 @@ class CaptionServer:
             victim = next((m for m in queue if m.kind in _DROPPABLE), None)
             if victim is not None:
                 queue.remove(victim)
-                client.dropped += 1
                 self.counters["dropped"] += 1
             elif message.kind in _DROPPABLE:
-                client.dropped += 1
                 self.counters["dropped"] += 1
                 return
             else:  # a final that does not fit: the client must reconnect and resume
