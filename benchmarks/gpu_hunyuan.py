@@ -56,7 +56,7 @@ def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batche
     import torch
 
     engine = HunyuanTransformersEngine(
-        model=str(checkpoint), max_tokens=tokens, cache=variant, batch_size=max(batches),
+        model=str(checkpoint), max_tokens=tokens, batch_size=max(batches), **variant_options(variant),
         min_pixels=512 * 512, max_pixels=2048 * 2048,
     )
     start = time.perf_counter()
@@ -85,7 +85,8 @@ def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batche
         }
         print(f"  {variant:8s} batch {batch:3d}: {1000 * seconds:8.1f} ms/call  {batch / seconds:7.1f} strips/s "
               f"(first call {first_s:.1f} s)", flush=True)
-    if variant == "graphs":
+    if engine._decoder is not None:
+        result["vit_ms_batch"] = vit_grouped(engine, strips)
         result["mixed"] = mixed_batch(engine, prompt)
         result["check"] = check_answers(checkpoint, engine, strips[:2] + mixed_crops(2, 5), tokens)
     # Where the time of one strip goes: image preprocessing + ViT alone.
@@ -110,6 +111,34 @@ def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batche
     del engine, model
     torch.cuda.empty_cache()
     return result
+
+
+def variant_options(variant: str) -> dict:
+    """``dynamic``, ``static``, ``graphs``; ``-compile`` appended adds compile=True."""
+    cache, _, extra = variant.partition("-")
+    return {"cache": cache, "compile": extra == "compile"}
+
+
+def vit_grouped(engine, strips: list[np.ndarray]) -> dict:
+    """ms per strip of the graphs path's ViT (one attention call for all equal-shape strips), incl. patchify."""
+    import torch
+
+    decoder = engine._decoder
+    out = {}
+    for n in (1, len(strips)):
+        def vit():
+            pixels, grids = decoder.pixels(strips[:n])
+            decoder.vit_runs = [(n, (strips[0].shape[0] // 16) * (strips[0].shape[1] // 16))]
+            try:
+                decoder.vision(pixels, grid_thw=grids)
+            finally:
+                decoder.vit_runs = None
+            torch.cuda.synchronize()
+        with torch.inference_mode():
+            vit()
+            out[n] = round(1000 * timed(vit, 5) / n, 2)
+    print(f"  ViT + patchify, ms per strip: {out}", flush=True)
+    return out
 
 
 def mixed_crops(n: int, seed: int, min_pixels: int = 512 * 512, max_pixels: int = 2048 * 2048) -> list[np.ndarray]:
@@ -172,7 +201,7 @@ def run_extract(checkpoint: Path, video: str, cache: str, tokens: int, overrides
     from subflow.source import VideoSource
 
     if engine is None:
-        engine = HunyuanTransformersEngine(model=str(checkpoint), max_tokens=tokens, cache=cache)
+        engine = HunyuanTransformersEngine(model=str(checkpoint), max_tokens=tokens, **variant_options(cache))
         engine.load()
         warm = np.random.default_rng(2).integers(0, 256, (180, 1920, 3), dtype=np.uint8)
         run_on_engine_loop(engine.recognize([warm] * 4, Task()))
@@ -204,12 +233,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="HunyuanOCR transformers-engine GPU benchmark (random weights)")
     parser.add_argument("--out", default="bench-out/gpu_hunyuan.json")
     parser.add_argument("--checkpoint", default="/tmp/hunyuanocr-random", help="built here if missing")
-    parser.add_argument("--variants", default="dynamic,static")
+    parser.add_argument("--variants", default="dynamic,static,graphs,graphs-compile")
     parser.add_argument("--batches", default="1,8,32,64")
     parser.add_argument("--tokens", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--extract", metavar="VIDEO", help="also time the whole pipeline on this video")
-    parser.add_argument("--extract-cache", default="dynamic", help="KV cache of the engine for --extract")
+    parser.add_argument("--extract-cache", default="dynamic", help="engine setup for --extract (a --variants name)")
     parser.add_argument("--extract-tokens", type=int, default=32, help="max_tokens of the engine for --extract")
     parser.add_argument("--extract-set", action="append", metavar="KEY=VALUE,...",
                         help="config overrides for one --extract run (repeat for several runs on one loaded engine), "

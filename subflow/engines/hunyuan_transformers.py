@@ -32,7 +32,7 @@ class TransformersOptions(HunyuanOptions):
     attn_implementation: str = "sdpa"
     batch_size: int = 0  # crops per generate call; 0 = 32 on cuda, 4 on cpu
     cache: str = "dynamic"  # "dynamic" / "static" (transformers' generate) or "graphs" (own loop, CUDA graphs)
-    compile: bool = False  # torch.compile the model's forward
+    compile: bool = False  # torch.compile the model's forward (cache = "graphs": its prefill and decode step)
 
 
 class HunyuanTransformersEngine(HunyuanEngine):
@@ -89,10 +89,10 @@ class HunyuanTransformersEngine(HunyuanEngine):
             processor.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
             model = model.to(self.device).eval()
             model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
-            if s.compile:
+            if s.compile and s.cache != "graphs":
                 model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=False)
             if s.cache == "graphs":
-                self._decoder = GraphDecoder(model, processor, self.device, self.dtype, self.max_batch)
+                self._decoder = GraphDecoder(model, processor, self.device, self.dtype, self.max_batch, s.compile)
                 with torch.inference_mode():  # capture every batch bucket now, not during the first video
                     self._decoder.warm_up(self.sampling.max_tokens, self.sampling.repetition_penalty)
             self._processor, self._model = processor, model
@@ -185,7 +185,7 @@ class GraphDecoder:
 
     LENGTH_STEP = 128
 
-    def __init__(self, model: Any, processor: Any, device: str, dtype: Any, max_batch: int) -> None:
+    def __init__(self, model: Any, processor: Any, device: str, dtype: Any, max_batch: int, compile: bool = False) -> None:
         import torch
 
         self.torch = torch
@@ -222,6 +222,10 @@ class GraphDecoder:
         self.vit_runs: list[tuple[int, int]] | None = None  # (images, patches each) of equal-shape runs
         for layer in self.vision.layers:
             layer.self_attn.forward = _grouped_vision_attention(layer.self_attn, self)
+        # torch.compile fuses the ~60 small kernels of each layer (at batch 1 their count, not the
+        # arithmetic, sets the step time); shapes are dynamic, so it compiles once, not per bucket.
+        self._prefill = torch.compile(self.layers_forward, dynamic=True) if compile else self.layers_forward
+        self._decode = torch.compile(self.decode_step, dynamic=True) if compile else self.decode_step
 
     # ------------------------------------------------------------ prompt per crop shape
 
@@ -298,7 +302,12 @@ class GraphDecoder:
         if self.out is None or self.out.shape[1] < max_tokens:
             self.graphs.clear()  # captured graphs write into the old buffer
             self.out = torch.zeros((self.max_batch, max_tokens), dtype=torch.long, device=self.device)
-        run = lambda: self.decode_step(batch, length, penalty)  # noqa: E731
+        views = (
+            self.tokens[:batch], self.rope_pos[:batch], self.slot, self.step, self.mask[:batch, :, :, :length],
+            [k[:batch, :, :length] for k in self.keys], [v[:batch, :, :length] for v in self.values],
+            self.seen[:batch], self.out[:batch], penalty,
+        )
+        run = lambda: self._decode(*views)  # noqa: E731
         if not self.use_graphs:
             self.graphs[key] = run
             return run
@@ -340,9 +349,15 @@ class GraphDecoder:
         out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.head_dim**-0.5)
         return out.reshape(b, self.heads, t, d).transpose(1, 2).reshape(b, t, self.heads * d)
 
-    def layers_forward(self, x: Any, cos: Any, sin: Any, mask: Any, kv: Any) -> Any:
-        """The decoder stack; ``kv(i, k, v)`` stores layer i's new keys/values and returns what to attend to."""
+    def layers_forward(self, x: Any, cos: Any, sin: Any, mask: Any, cache: Any = None) -> tuple[Any, list]:
+        """The decoder stack.
+
+        Prefill (no ``cache``): returns the final hidden states and every layer's
+        new keys/values. Decode (``cache = (keys, values, slot)``, per-layer buffer
+        views): writes the new keys/values at ``slot`` and attends over the buffers.
+        """
         b, t, _ = x.shape
+        new = []
         for i, layer in enumerate(self.layers):
             attn = layer.self_attn
             h = layer.input_layernorm(x)
@@ -351,10 +366,16 @@ class GraphDecoder:
             v = attn.v_proj(h).view(b, t, -1, self.head_dim).transpose(1, 2)
             q, k = self.apply_rope(q, k, cos, sin)
             q, k = attn.query_layernorm(q), attn.key_layernorm(k)
-            k, v = kv(i, k, v)
+            if cache is None:
+                new.append((k, v))
+            else:
+                keys, values, slot = cache[0][i], cache[1][i], cache[2]
+                keys.index_copy_(2, slot, k)
+                values.index_copy_(2, slot, v)
+                k, v = keys, values
             x = x + attn.o_proj(self.attend(q, k, v, mask))
             x = x + layer.mlp(layer.post_attention_layernorm(x))
-        return self.lm.norm(x)
+        return self.lm.norm(x), new
 
     def next_token(self, hidden: Any, seen: Any, penalty: float) -> Any:
         torch = self.torch
@@ -363,28 +384,21 @@ class GraphDecoder:
             logits = torch.where(seen, torch.where(logits < 0, logits * penalty, logits / penalty), logits)
         return logits.argmax(-1)
 
-    def decode_step(self, batch: int, length: int, penalty: float) -> None:
-        """One token for every row; only in-place updates of fixed buffers (graph-safe)."""
-        mask = self.mask[:batch, :, :, :length]
-        mask.index_fill_(3, self.slot, True)
-        x = self.lm.embed_tokens(self.tokens[:batch, None])
-        cos = self.cos.index_select(0, self.rope_pos[:batch])[:, None]
-        sin = self.sin.index_select(0, self.rope_pos[:batch])[:, None]
-
-        def kv(i: int, k: Any, v: Any) -> tuple[Any, Any]:
-            keys, values = self.keys[i][:batch], self.values[i][:batch]
-            keys.index_copy_(2, self.slot, k)
-            values.index_copy_(2, self.slot, v)
-            return keys[:, :, :length], values[:, :, :length]
-
-        hidden = self.layers_forward(x, cos, sin, mask, kv)
-        token = self.next_token(hidden[:, 0], self.seen[:batch], penalty)
-        self.out[:batch].index_copy_(1, self.step, token[:, None])
-        self.seen[:batch].scatter_(1, token[:, None], True)
-        self.tokens[:batch].copy_(token)
-        self.rope_pos[:batch].add_(1)
-        self.slot.add_(1)
-        self.step.add_(1)
+    def decode_step(self, tokens: Any, rope_pos: Any, slot: Any, step: Any, mask: Any, keys: list, values: list,
+                    seen: Any, out: Any, penalty: float) -> None:
+        """One token for every row; only in-place updates of the fixed buffers it is given (graph-safe)."""
+        mask.index_fill_(3, slot, True)
+        x = self.lm.embed_tokens(tokens[:, None])
+        cos = self.cos.index_select(0, rope_pos)[:, None]
+        sin = self.sin.index_select(0, rope_pos)[:, None]
+        hidden, _ = self.layers_forward(x, cos, sin, mask, (keys, values, slot))
+        token = self.next_token(hidden[:, 0], seen, penalty)
+        out.index_copy_(1, step, token[:, None])
+        seen.scatter_(1, token[:, None], True)
+        tokens.copy_(token)
+        rope_pos.add_(1)
+        slot.add_(1)
+        step.add_(1)
 
     # ------------------------------------------------------------ one batch
 
@@ -434,12 +448,10 @@ class GraphDecoder:
         eye = torch.eye(prompt_len, dtype=torch.bool, device=self.device)  # padding rows attend to themselves (no NaN)
         mask = ((causal & valid[:, None, :]) | eye)[:, None]
 
-        def kv(i: int, k: Any, v: Any) -> tuple[Any, Any]:
+        hidden, new = self._prefill(x, cos, sin, mask)
+        for i, (k, v) in enumerate(new):
             self.keys[i][:n, :, :prompt_len] = k
             self.values[i][:n, :, :prompt_len] = v
-            return k, v
-
-        hidden = self.layers_forward(x, cos, sin, mask, kv)
         seen = self.seen[:batch]
         seen.zero_()
         seen[:n].scatter_(1, ids, True)
