@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from .base import EngineError
-from .hunyuan_common import Answer, HunyuanEngine, HunyuanOptions, chat_messages
+from ..records import Task
+from .hunyuan_common import Answer, HunyuanEngine, HunyuanOptions, chat_messages, grid_size
 
 
 @dataclass
@@ -68,34 +69,45 @@ class HunyuanTransformersEngine(HunyuanEngine):
         self._run_lock = asyncio.Lock()
 
     def load(self) -> None:
-        """Load processor and model (done on first use; call it to pay the cost up front)."""
+        """Load processor and model (done on first use; call it to pay the cost up front).
+
+        With ``cache = "graphs"`` this also captures the decode graphs and, with
+        ``compile``, compiles (the first time ~1-2 min; inductor caches it on disk).
+        """
         with self._load_lock:
             if self._model is not None:
                 return
-            try:
-                import torch
-                from transformers import AutoProcessor, HunYuanVLForConditionalGeneration
-            except ImportError as exc:
-                raise EngineError(f"engine {self.name!r} needs transformers >= 5.13 ({exc}): pip install 'subflow[transformers]'") from exc
+            self._load()
+        if self._decoder is not None and self.settings.compile:  # compile the prefill now, not on the first video
             s = self.settings
-            revision = s.revision or None
-            try:
-                processor = AutoProcessor.from_pretrained(s.model, revision=revision)
-                model = HunYuanVLForConditionalGeneration.from_pretrained(
-                    s.model, revision=revision, dtype=self.dtype, attn_implementation=s.attn_implementation
-                )
-            except OSError as exc:
-                raise EngineError(f"engine {self.name!r} cannot load model {s.model!r}: {exc}") from exc
-            processor.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
-            model = model.to(self.device).eval()
-            model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
-            if s.compile and s.cache != "graphs":
-                model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=False)
-            if s.cache == "graphs":
-                self._decoder = GraphDecoder(model, processor, self.device, self.dtype, self.max_batch, s.compile)
-                with torch.inference_mode():  # capture every batch bucket now, not during the first video
-                    self._decoder.warm_up(self.sampling.max_tokens, self.sampling.repetition_penalty)
-            self._processor, self._model = processor, model
+            h, w = grid_size(192, 1920, s.min_pixels, s.max_pixels)
+            self.generate_batch([np.zeros((h, w, 3), np.uint8)] * 2, s.prompt(Task()))
+
+    def _load(self) -> None:
+        try:
+            import torch
+            from transformers import AutoProcessor, HunYuanVLForConditionalGeneration
+        except ImportError as exc:
+            raise EngineError(f"engine {self.name!r} needs transformers >= 5.13 ({exc}): pip install 'subflow[transformers]'") from exc
+        s = self.settings
+        revision = s.revision or None
+        try:
+            processor = AutoProcessor.from_pretrained(s.model, revision=revision)
+            model = HunYuanVLForConditionalGeneration.from_pretrained(
+                s.model, revision=revision, dtype=self.dtype, attn_implementation=s.attn_implementation
+            )
+        except OSError as exc:
+            raise EngineError(f"engine {self.name!r} cannot load model {s.model!r}: {exc}") from exc
+        processor.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
+        model = model.to(self.device).eval()
+        model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
+        if s.compile and s.cache != "graphs":
+            model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=False)
+        if s.cache == "graphs":
+            self._decoder = GraphDecoder(model, processor, self.device, self.dtype, self.max_batch, s.compile)
+            with torch.inference_mode():  # capture every batch bucket now, not during the first video
+                self._decoder.warm_up(self.sampling.max_tokens, self.sampling.repetition_penalty)
+        self._processor, self._model = processor, model
 
     async def _generate(self, images: list[np.ndarray], prompt: str) -> list[Answer]:
         async with self._run_lock:
@@ -162,8 +174,11 @@ class HunyuanTransformersEngine(HunyuanEngine):
 
 
 def _bucket(n: int, limit: int) -> int:
-    """The batch size a decode graph is captured for: the next power of two (at most ``limit``)."""
-    size = 1
+    """The batch size a decode graph is captured for: the next power of two (at most ``limit``), at least 2.
+
+    Never 1: torch.compile specialises size-1 dimensions, which would cost a second compilation.
+    """
+    size = 2
     while size < n:
         size *= 2
     return min(size, max(limit, n))
@@ -175,15 +190,17 @@ class GraphDecoder:
     Why not ``generate(cache_implementation="static")``: its compiled graphs are
     keyed by the input shape, so every new crop size recompiles for 20-30 s,
     and its per-step Python overhead stays. Here only the decode step is a
-    graph, and its shapes depend on the batch bucket (a power of two) and the
-    cache length bucket (a multiple of ``LENGTH_STEP``), never on the crop:
-    the prefill (ViT + prompt) runs eagerly at whatever size the crops have.
+    graph, and its shapes depend on the batch bucket (a power of two, at least
+    2) and the cache capacity (a multiple of ``CAPACITY_STEP``, grown only for
+    an unusually long prompt), never on the crop: the prefill (ViT + prompt)
+    runs at whatever size the crops have. Decoding attends over the whole
+    capacity with a mask, so the graph's buffers are whole, contiguous rows.
     Crops of one shape share one batched attention call in the ViT instead of
     one call each. The prompt template (token ids, 4-axis XD-RoPE positions) is
     built once per crop shape. Without CUDA the same loop runs eagerly.
     """
 
-    LENGTH_STEP = 128
+    CAPACITY_STEP = 512
 
     def __init__(self, model: Any, processor: Any, device: str, dtype: Any, max_batch: int, compile: bool = False) -> None:
         import torch
@@ -224,6 +241,7 @@ class GraphDecoder:
             layer.self_attn.forward = _grouped_vision_attention(layer.self_attn, self)
         # torch.compile fuses the ~60 small kernels of each layer (at batch 1 their count, not the
         # arithmetic, sets the step time); shapes are dynamic, so it compiles once, not per bucket.
+        self.compiled = compile
         self._prefill = torch.compile(self.layers_forward, dynamic=True) if compile else self.layers_forward
         self._decode = torch.compile(self.decode_step, dynamic=True) if compile else self.decode_step
 
@@ -278,7 +296,7 @@ class GraphDecoder:
         if length <= self.capacity:
             return
         self.graphs.clear()
-        self.capacity = -(-length // 512) * 512  # grows in large steps: a new size drops the graphs
+        self.capacity = -(-length // self.CAPACITY_STEP) * self.CAPACITY_STEP  # a new capacity drops the graphs
         b, cap = self.max_batch, self.capacity
         shape = (b, self.kv_heads, cap, self.head_dim)
         self.keys = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.layers]
@@ -294,8 +312,8 @@ class GraphDecoder:
         cos, sin = self.lm.rotary_emb(probe, positions)  # text positions: all axes equal
         self.cos, self.sin = cos[0], sin[0]
 
-    def decoder_graph(self, batch: int, length: int, max_tokens: int, penalty: float) -> Any:
-        key = (batch, length, max_tokens, penalty)
+    def decoder_graph(self, batch: int, max_tokens: int, penalty: float) -> Any:
+        key = (batch, self.capacity, max_tokens, penalty)
         if key in self.graphs:
             return self.graphs[key]
         torch = self.torch
@@ -303,8 +321,8 @@ class GraphDecoder:
             self.graphs.clear()  # captured graphs write into the old buffer
             self.out = torch.zeros((self.max_batch, max_tokens), dtype=torch.long, device=self.device)
         views = (
-            self.tokens[:batch], self.rope_pos[:batch], self.slot, self.step, self.mask[:batch, :, :, :length],
-            [k[:batch, :, :length] for k in self.keys], [v[:batch, :, :length] for v in self.values],
+            self.tokens[:batch], self.rope_pos[:batch], self.slot, self.step, self.mask[:batch],
+            [k[:batch] for k in self.keys], [v[:batch] for v in self.values],
             self.seen[:batch], self.out[:batch], penalty,
         )
         run = lambda: self._decode(*views)  # noqa: E731
@@ -327,11 +345,10 @@ class GraphDecoder:
 
     def warm_up(self, max_tokens: int, penalty: float, prompt_len: int = 400) -> None:
         """Capture the decode graphs of every batch bucket for prompts up to ``prompt_len`` tokens."""
-        length = -(-(prompt_len + max_tokens) // self.LENGTH_STEP) * self.LENGTH_STEP
-        self.ensure_capacity(length)
+        self.ensure_capacity(prompt_len + max_tokens)
         batch = 1
         while True:
-            self.decoder_graph(_bucket(batch, self.max_batch), length, max_tokens, penalty)
+            self.decoder_graph(_bucket(batch, self.max_batch), max_tokens, penalty)
             if batch >= self.max_batch:
                 break
             batch *= 2
@@ -409,10 +426,9 @@ class GraphDecoder:
         n = len(images)
         rows = [self.template(im.shape[0], im.shape[1], text) for im in images]
         prompt_len = max(len(ids) for ids, _ in rows)
-        length = -(-(prompt_len + max_tokens) // self.LENGTH_STEP) * self.LENGTH_STEP
         batch = _bucket(n, self.max_batch)
-        self.ensure_capacity(length)
-        replay = self.decoder_graph(batch, length, max_tokens, penalty)  # captured before the prefill fills the cache
+        self.ensure_capacity(prompt_len + max_tokens)
+        replay = self.decoder_graph(batch, max_tokens, penalty)  # captured before the prefill fills the cache
 
         ids = torch.full((n, prompt_len), self.pad_id, dtype=torch.long)
         positions = torch.zeros((self.axes, n, prompt_len), dtype=torch.long)
@@ -448,10 +464,13 @@ class GraphDecoder:
         eye = torch.eye(prompt_len, dtype=torch.bool, device=self.device)  # padding rows attend to themselves (no NaN)
         mask = ((causal & valid[:, None, :]) | eye)[:, None]
 
+        if self.compiled and n == 1:  # as in _bucket: no size-1 specialisation, no second compilation
+            x, cos, sin, mask = (t.repeat(2, *[1] * (t.dim() - 1)) for t in (x, cos, sin, mask))
         hidden, new = self._prefill(x, cos, sin, mask)
+        hidden = hidden[:n]
         for i, (k, v) in enumerate(new):
-            self.keys[i][:n, :, :prompt_len] = k
-            self.values[i][:n, :, :prompt_len] = v
+            self.keys[i][:n, :, :prompt_len] = k[:n]
+            self.values[i][:n, :, :prompt_len] = v[:n]
         seen = self.seen[:batch]
         seen.zero_()
         seen[:n].scatter_(1, ids, True)
