@@ -86,6 +86,7 @@ def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batche
         print(f"  {variant:8s} batch {batch:3d}: {1000 * seconds:8.1f} ms/call  {batch / seconds:7.1f} strips/s "
               f"(first call {first_s:.1f} s)", flush=True)
     if engine._decoder is not None:
+        result["phases_ms"] = phases(engine, strips, batches, prompt)
         result["vit_ms_batch"] = vit_grouped(engine, strips)
         result["mixed"] = mixed_batch(engine, prompt)
         result["check"] = check_answers(checkpoint, engine, strips[:2] + mixed_crops(2, 5), tokens)
@@ -117,6 +118,20 @@ def variant_options(variant: str) -> dict:
     """``dynamic``, ``static``, ``graphs``; ``-compile`` appended adds compile=True."""
     cache, _, extra = variant.partition("-")
     return {"cache": cache, "compile": extra == "compile"}
+
+
+def phases(engine, strips: list[np.ndarray], batches: list[int], prompt: str) -> dict:
+    """Where one call's time goes in the graphs path (synchronised marks; mean of 3 calls), ms per call."""
+    decoder = engine._decoder
+    out = {}
+    for batch in (batches[0], batches[-1]):
+        decoder.timings = {}
+        for _ in range(3):
+            engine.generate_batch(strips[:batch], prompt)
+        out[batch] = {phase: round(1000 * t / 3, 1) for phase, t in decoder.timings.items()}
+    decoder.timings = None
+    print(f"  phases, ms per call: {out}", flush=True)
+    return out
 
 
 def vit_grouped(engine, strips: list[np.ndarray]) -> dict:

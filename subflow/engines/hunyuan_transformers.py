@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +81,10 @@ class HunyuanTransformersEngine(HunyuanEngine):
             self._load()
         if self._decoder is not None and self.settings.compile:  # compile the prefill now, not on the first video
             s = self.settings
-            h, w = grid_size(192, 1920, s.min_pixels, s.max_pixels)
+            size = self._processor.image_processor.size  # the processor's own limits may be narrower
+            limit = (lambda key: size.get(key)) if isinstance(size, dict) else (lambda key: getattr(size, key, None))
+            low, high = max(s.min_pixels, limit("shortest_edge") or 0), min(s.max_pixels, limit("longest_edge") or s.max_pixels)
+            h, w = grid_size(192, 1920, low, max(low, high))
             self.generate_batch([np.zeros((h, w, 3), np.uint8)] * 2, s.prompt(Task()))
 
     def _load(self) -> None:
@@ -237,6 +241,8 @@ class GraphDecoder:
         self.capacity = 0  # cache length the buffers hold
         self.out: Any = None  # answer tokens, written by the decode step
         self.vit_runs: list[tuple[int, int]] | None = None  # (images, patches each) of equal-shape runs
+        self.timings: dict[str, float] | None = None  # seconds per phase, when set (benchmark)
+        self._last_mark = 0.0
         for layer in self.vision.layers:
             layer.self_attn.forward = _grouped_vision_attention(layer.self_attn, self)
         # torch.compile fuses the ~60 small kernels of each layer (at batch 1 their count, not the
@@ -419,11 +425,23 @@ class GraphDecoder:
 
     # ------------------------------------------------------------ one batch
 
+    def mark(self, phase: str | None) -> None:
+        """Add the time since the last mark to ``timings[phase]`` (only when the benchmark sets ``timings``)."""
+        if self.timings is None:
+            return
+        if self.use_graphs:
+            self.torch.cuda.synchronize()
+        now = time.perf_counter()
+        if phase is not None:
+            self.timings[phase] = self.timings.get(phase, 0.0) + now - self._last_mark
+        self._last_mark = now
+
     def generate(self, images: list[np.ndarray], text: str, max_tokens: int, penalty: float,
                  eos_ids: set[int], stop_at_eos: bool = True) -> list[list[int]]:
         """Token ids answered for each image (images sorted by shape; at most ``max_batch``)."""
         torch = self.torch
         n = len(images)
+        self.mark(None)
         rows = [self.template(im.shape[0], im.shape[1], text) for im in images]
         prompt_len = max(len(ids) for ids, _ in rows)
         batch = _bucket(n, self.max_batch)
@@ -439,7 +457,8 @@ class GraphDecoder:
             valid[r, prompt_len - len(row_ids) :] = True
         ids, positions, valid = (t.to(self.device, non_blocking=True) for t in (ids, positions, valid))
 
-        # Prefill, eager: ViT (one attention call per run of equal shapes), then the prompt.
+        self.mark("prepare")
+        # Prefill: ViT (one attention call per run of equal shapes), then the prompt.
         pixels, grids = self.pixels(images)
         runs: list[tuple[int, int]] = []
         for im in images:
@@ -456,6 +475,7 @@ class GraphDecoder:
         features = getattr(features, "pooler_output", features)
         if isinstance(features, tuple):
             features = features[0]
+        self.mark("vit")
         x = self.lm.embed_tokens(ids)
         image_mask = (ids == self.image_token).unsqueeze(-1).expand_as(x)
         x = x.masked_scatter(image_mask, features.to(x.dtype))
@@ -476,6 +496,7 @@ class GraphDecoder:
         seen[:n].scatter_(1, ids, True)
         first = self.next_token(hidden[:, -1], seen[:n], penalty)
 
+        self.mark("prefill")
         # Decode state for the graph; rows past n are idle (they attend to their own slot only).
         self.mask[:batch].zero_()
         self.mask[:n, 0, 0, :prompt_len] = valid
@@ -495,6 +516,7 @@ class GraphDecoder:
                 done = step + 1  # every row has ended: skip the remaining steps
                 break
         answer = self.out[:n, :done].tolist()
+        self.mark("decode")
         cut = []
         for row in answer:
             stop = next((i for i, tok in enumerate(row) if tok in eos_ids), None)
