@@ -79,7 +79,6 @@ _CLUTTER_KEEP = 0.6
 class _Look:
     frame: Frame
     mask: np.ndarray  # stroke mask, uint8 0/1
-    grown: np.ndarray  # mask dilated by one pixel (tolerates compression jitter)
 
 
 class Detector:
@@ -124,7 +123,7 @@ class Detector:
         self._previous_time = frame.time
         luma = luma_rows(frame.image, self.band.box.y0, self.band.box.y1, self.band.box.x0, self.band.box.x1, self.step)
         mask = stroke_mask(luma, self.params).view(np.uint8)
-        self._window.append(_Look(frame, mask, cv2.dilate(mask, _KERNEL)))
+        self._window.append(_Look(frame, mask))
         if len(self._window) >= self.persist:
             yield from self._judge()
             self._last = self._window.popleft()

@@ -4,9 +4,8 @@ The engine runs on an asyncio loop in a background thread, so decoding and
 change detection go on while crops are read; several batches may be in
 flight (``engine.max_inflight``) for engines that serve many requests at once.
 Events leave this stage in the order they came in, with each :class:`Shot`
-replaced by a :class:`Read`. A segment's later shots are read only when its
-first read came back weak (empty or below ``min_confidence``): most segments
-cost one OCR call.
+replaced by a :class:`Read`. A segment's later shots are read only while its
+text is unsettled: once two reads agree, further frames of it are skipped.
 """
 
 from __future__ import annotations
@@ -79,7 +78,7 @@ class Recognizer:
         self._loop = engine_loop()
         self._queue: asyncio.Queue = run_on_engine_loop(self._make_queue())
         self._batcher = asyncio.run_coroutine_threadsafe(self._batch_loop(), self._loop)
-        self._first_reads: dict[int, Future] = {}  # segment -> its first read, until the segment closes
+        self._segment_reads: dict[int, list[Future]] = {}  # reads of each open segment, until it closes
 
     async def _make_queue(self) -> asyncio.Queue:
         return asyncio.Queue()
@@ -93,7 +92,7 @@ class Recognizer:
                 pending.append((Read(event.segment, event.band, event.frame.time, None), future))
             else:
                 if isinstance(event, SegmentClosed):
-                    self._first_reads.pop(event.segment, None)
+                    self._segment_reads.pop(event.segment, None)
                 pending.append((event, None))
             while pending and (pending[0][1] is None or pending[0][1].done() or len(pending) > _MAX_PENDING):
                 yield self._finish(*pending.popleft())
@@ -102,12 +101,13 @@ class Recognizer:
 
     def _submit(self, shot: Shot) -> Future:
         crop = rgb_crop(shot.frame.image, shot.box)
+        earlier = self._segment_reads.setdefault(shot.segment, [])
         if shot.first:
             future = asyncio.run_coroutine_threadsafe(self._read(crop), self._loop)
-            self._first_reads[shot.segment] = future
-            return future
-        first = self._first_reads.get(shot.segment)
-        return asyncio.run_coroutine_threadsafe(self._read_if_needed(first, crop), self._loop)
+        else:
+            future = asyncio.run_coroutine_threadsafe(self._read_if_needed(list(earlier), crop), self._loop)
+        earlier.append(future)
+        return future
 
     def _finish(self, event: Event | Read, future: Future | None) -> Event | Read:
         if future is not None:
@@ -117,11 +117,15 @@ class Recognizer:
             self.wait_seconds += time.perf_counter() - started
         return event
 
-    async def _read_if_needed(self, first: Future | None, crop: np.ndarray) -> Recognition | None:
-        if first is not None:
-            answer = await asyncio.wrap_future(first)
-            if answer.lines and answer.confidence >= self.config.min_confidence:
-                return None
+    async def _read_if_needed(self, earlier: list[Future], crop: np.ndarray) -> Recognition | None:
+        """Read a later frame of a segment unless the earlier reads already settle its text:
+        two of them agree, or the first is at least ``min_confidence`` sure."""
+        answers = [answer for answer in [await asyncio.wrap_future(f) for f in earlier] if answer is not None]
+        texts = [answer.lines for answer in answers if answer.lines]
+        if len(texts) != len(set(texts)):
+            return None
+        if answers and answers[0].lines and answers[0].confidence >= self.config.min_confidence:
+            return None
         return await self._read(crop)
 
     async def _read(self, crop: np.ndarray) -> Recognition:

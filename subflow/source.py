@@ -105,6 +105,8 @@ class VideoSource:
             ctx.thread_type = self.config.thread_type.upper()
         if self.config.threads:
             ctx.thread_count = self.config.threads
+        if self.config.fast_decode:
+            ctx.options = {**ctx.options, "skip_loop_filter": "all"}
         self.width: int = ctx.width
         self.height: int = ctx.height
         if not self.width or not self.height:
