@@ -1,14 +1,14 @@
 """Accuracy and speed of `subflow extract`, side by side with the naive baseline, in one run.
 
-    python benchmarks/extract_bench.py                  # samples + generated 5-min 720p and 1080p videos
-    python benchmarks/extract_bench.py --quick          # samples + 1-min generated videos
+    python benchmarks/extract_bench.py                  # samples + generated 5-min 720p and 1-min 1080p videos
+    python benchmarks/extract_bench.py --minutes 1      # shorter generated videos
     python benchmarks/extract_bench.py --videos a.mp4   # your own videos (each needs a .srt beside it)
 
 For every video: subflow (frame-exact default), subflow with --sample-every 3
-(the faster sampling mode, to show its timing cost), and the naive baseline
-(rapidocr's full pipeline on every 5th frame's band + merging of similar
-neighbouring reads; run on the first --baseline-seconds only, as it is ~50x
-slower). Each run is its own process, so peak RSS is its own. Scores come
+(the faster sampling mode, to show its timing cost), optionally subflow with
+fast decoding, and, on the generated videos, the naive baseline (rapidocr's
+full pipeline on every 5th frame's band + merging of similar neighbouring
+reads; on the first --baseline-seconds only, as it is ~50x slower). Each run is its own process, so peak RSS is its own. Scores come
 from `subflow.score` against the ground-truth SRT. Prints a Markdown table
 with the machine, and writes JSON to bench-out/extract.json.
 """
@@ -107,11 +107,17 @@ def generated(height: int, seconds: int, lang: str) -> Path:
     return path
 
 
+def _frames(score: dict, key: str) -> str:
+    """p50/p95 of a timing error in frames."""
+    return f"{score.get(key + '_p50_frames') or 0:.1f}/{score.get(key + '_p95_frames') or 0:.1f}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", nargs="*", type=Path, help="videos with ground truth .srt beside them")
-    parser.add_argument("--quick", action="store_true", help="1-minute generated videos instead of 5-minute ones")
-    parser.add_argument("--baseline-seconds", type=float, default=60.0, help="media seconds the baseline reads per video")
+    parser.add_argument("--minutes", type=float, default=5.0, help="length of the generated 720p video (1080p: a fifth of it)")
+    parser.add_argument("--fast-decode", action="store_true", help="also run subflow with source.fast_decode")
+    parser.add_argument("--baseline-seconds", type=float, default=30.0, help="media seconds the baseline reads per long video")
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
 
@@ -121,8 +127,8 @@ def main() -> int:
     else:
         manifest = json.loads((ROOT / "samples" / "manifest.json").read_text())
         videos = [ROOT / "samples" / item["file"] for item in manifest["samples"]]
-        seconds = 60 if args.quick else 300
-        videos += [generated(720, seconds, "mixed"), generated(1080, seconds, "mixed")]
+        seconds = int(args.minutes * 60)
+        videos += [generated(720, seconds, "mixed"), generated(1080, max(60, seconds // 5), "mixed")]
 
     print(f"machine: {machine()}", flush=True)
     rows = []
@@ -130,13 +136,16 @@ def main() -> int:
         gt = video.with_suffix(".srt")
         duration, fps = media_seconds(video)
         row: dict = {"video": video.name, "duration": duration, "fps": fps}
-        for name, extra in (("subflow", ["-q"]), ("subflow_every3", ["-q", "--sample-every", "3"])):
+        runs = [("subflow", ["-q"]), ("subflow_every3", ["-q", "--sample-every", "3"])]
+        if args.fast_decode:
+            runs.append(("subflow_fastdecode", ["-q", "--set", "source.fast_decode=true"]))
+        for name, extra in runs:
             pred = OUT / f"{video.stem}.{name}.srt"
             run = run_subflow(video, pred, extra)
             run["rtf"] = duration / run["elapsed"]
             run["score"] = scored(gt, pred, fps)
             row[name] = run
-        if not args.no_baseline:
+        if not args.no_baseline and duration >= 60:  # the long generated videos: the baseline is too slow for all
             pred = OUT / f"{video.stem}.naive.srt"
             window = min(duration, args.baseline_seconds)
             run = run_baseline(video, pred, window if window < duration else None)
@@ -152,14 +161,13 @@ def main() -> int:
     print("| video | run | x real time | F1 | CER | start p50/p95 (frames) | end p50/p95 (frames) | fragments | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        for name in ("subflow", "subflow_every3", "naive"):
+        for name in ("subflow", "subflow_every3", "subflow_fastdecode", "naive"):
             if name not in row:
                 continue
             run, s = row[name], row[name]["score"]
-            timing = lambda key: f"{s.get(key + '_p50_frames', 0) or 0:.1f}/{s.get(key + '_p95_frames', 0) or 0:.1f}"  # noqa: E731
             print(
                 f"| {row['video']} | {name} | {run['rtf']:.2f} | {s['f1']:.3f} | {100 * (s['cer'] or 0):.2f}% | "
-                f"{timing('start')} | {timing('end')} | {s['fragments']} | {run.get('rss_mb', 0):.0f} |"
+                f"{_frames(s, 'start')} | {_frames(s, 'end')} | {s['fragments']} | {run.get('rss_mb', 0):.0f} |"
             )
     speedups = [row["subflow"]["rtf"] / row["naive"]["rtf"] for row in rows if "naive" in row]
     if speedups:
