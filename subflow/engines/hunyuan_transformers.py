@@ -81,9 +81,8 @@ class HunyuanTransformersEngine(HunyuanEngine):
             self._load()
         if self._decoder is not None and self.settings.compile:  # compile the prefill now, not on the first video
             s = self.settings
-            size = self._processor.image_processor.size  # the processor's own limits may be narrower
-            limit = (lambda key: size.get(key)) if isinstance(size, dict) else (lambda key: getattr(size, key, None))
-            low, high = max(s.min_pixels, limit("shortest_edge") or 0), min(s.max_pixels, limit("longest_edge") or s.max_pixels)
+            low, high = self._decoder.pixel_limits()  # the processor's own limits may be narrower
+            low, high = max(s.min_pixels, low), min(s.max_pixels, high)
             h, w = grid_size(192, 1920, low, max(low, high))
             self.generate_batch([np.zeros((h, w, 3), np.uint8)] * 2, s.prompt(Task()))
 
@@ -237,6 +236,7 @@ class GraphDecoder:
         self.pixel_scale = float(ip.rescale_factor) / std
         self.pixel_shift = -mean / std
         self.templates: dict[tuple[int, int, str], tuple[Any, Any]] = {}
+        self.parts: dict[str, tuple[Any, Any, int]] = {}
         self.graphs: dict[tuple[int, int], Any] = {}
         self.capacity = 0  # cache length the buffers hold
         self.out: Any = None  # answer tokens, written by the decode step
@@ -253,21 +253,49 @@ class GraphDecoder:
 
     # ------------------------------------------------------------ prompt per crop shape
 
+    def pixel_limits(self) -> tuple[int, int]:
+        """The image processor's own pixel range (a crop outside it would be resized by the processor)."""
+        size = self.processor.image_processor.size
+        limit = (lambda key: size.get(key)) if isinstance(size, dict) else (lambda key: getattr(size, key, None))
+        return int(limit("shortest_edge") or 0), int(limit("longest_edge") or 1 << 62)
+
+    def prompt_parts(self, text: str) -> tuple[Any, Any, int]:
+        """Token ids before and after the image span, and the span's extra tokens (begin/end) beyond the grid.
+
+        Read once per prompt from the processor with a reference image, so that a new
+        crop size costs no processor call (the pipeline's tight crops are all sizes).
+        """
+        if text not in self.parts:
+            low, _ = self.pixel_limits()
+            side = max(2, -(-int(low**0.5) // (self.patch * self.merge))) * self.patch * self.merge
+            encoded = self.processor(text=[text], images=[np.zeros((side, side, 3), np.uint8)], return_tensors="pt")
+            _, grid_h, grid_w = (int(v) for v in encoded["image_grid_thw"][0])
+            ids = encoded["input_ids"][0]
+            where = (ids == self.image_token).nonzero().flatten()
+            start, end = int(where[0]), int(where[-1]) + 1
+            extra = end - start - (grid_h // self.merge) * (grid_w // self.merge + 1)
+            if len(where) != end - start or extra not in (0, 2):
+                raise EngineError(f"unexpected image token layout from the processor ({len(where)} tokens, grid {grid_h}x{grid_w})")
+            self.parts[text] = (ids[:start], ids[end:], extra)
+        return self.parts[text]
+
     def template(self, height: int, width: int, text: str) -> tuple[Any, Any]:
         """Token ids and XD-RoPE positions (axes x tokens) of the prompt for one crop size."""
         key = (height, width, text)
         if key not in self.templates:
             torch = self.torch
-            encoded = self.processor(text=[text], images=[np.zeros((height, width, 3), np.uint8)], return_tensors="pt")
-            _, grid_h, grid_w = (int(v) for v in encoded["image_grid_thw"][0])
-            if (grid_h * self.patch, grid_w * self.patch) != (height, width):
-                raise EngineError(f"the processor resized a {width}x{height} crop: keep min_pixels/max_pixels within the model's")
-            ids = encoded["input_ids"][0]
+            low, high = self.pixel_limits()
+            unit = self.patch * self.merge
+            if not low <= height * width <= high or height % unit or width % unit:
+                raise EngineError(f"a {width}x{height} crop is off the model's grid or pixel range {low}-{high}: "
+                                  "keep min_pixels/max_pixels within the model's")
+            before, after, extra = self.prompt_parts(text)
+            rows, cols = height // unit, width // unit + 1  # +1: the newline token per row
+            span = torch.full((rows * cols + extra,), self.image_token, dtype=before.dtype)
+            ids = torch.cat([before, span, after])
             positions = torch.arange(len(ids)).expand(self.axes, -1).clone()
             # Image tokens: (width, height, image index) on the last three axes, the first axes sequential.
-            where = (ids == self.image_token).nonzero().flatten()
-            rows, cols = grid_h // self.merge, grid_w // self.merge + 1  # +1: the newline token per row
-            start = int(where[0]) + (1 if len(where) == rows * cols + 2 else 0)  # begin/end tokens around the grid
+            start = len(before) + extra // 2  # the begin/end tokens around the grid keep sequential positions
             y, x = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
             positions[self.axes - 3, start : start + rows * cols] = x.flatten()
             positions[self.axes - 2, start : start + rows * cols] = y.flatten()
