@@ -107,3 +107,29 @@ def test_clip(workdir: Path) -> Path:
     subs = [srt.Subtitle(i + 1, timedelta(seconds=c.start), timedelta(seconds=c.end), c.text) for i, c in enumerate(truth)]
     video.with_suffix(".srt").write_text(srt.compose(subs))
     return video
+
+
+def with_gop(video: Path, seconds: float, workdir: Path) -> Path:
+    """The same video (same frames, same pts) re-encoded with a keyframe every ``seconds``.
+
+    A stream is decodable only from a keyframe, so joining (or rejoining) one costs
+    up to a GOP; cameras and live encoders use 1-2 s, file encoders often 10 s.
+    """
+    import av
+
+    target = workdir / f"{video.stem}.gop{seconds:g}.mp4"
+    with av.open(str(video)) as src, av.open(str(target), "w") as out:
+        vin = src.streams.video[0]
+        rate = vin.average_rate or 25
+        vout = out.add_stream("libx264", rate=rate)
+        vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
+        vout.time_base = vin.time_base
+        vout.options = {"g": str(max(1, round(float(rate) * seconds))), "bf": "0", "preset": "veryfast", "crf": "18"}
+        for frame in src.decode(vin):
+            frame.time_base = vin.time_base
+            for packet in vout.encode(frame):
+                out.mux(packet)
+        for packet in vout.encode():
+            out.mux(packet)
+    target.with_suffix(".srt").write_bytes(video.with_suffix(".srt").read_bytes())
+    return target

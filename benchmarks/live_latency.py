@@ -14,7 +14,9 @@ memory of the `subflow live` process.
     flock /tmp/subflow-bench.lock .venv/bin/python benchmarks/live_latency.py samples/*.mp4
     .venv/bin/python benchmarks/live_latency.py --clients 1 100 --json out/live_latency.json
 
-Without sample arguments it uses the live tests' clip (5 captions, 30 s).
+Without sample arguments it uses the live tests' clip (5 captions, 30 s). Samples
+are re-encoded (same frames and times) with a keyframe every ``--gop`` seconds
+(default 1), as live encoders send; a stream can only be joined at a keyframe.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import av
 
-from live_harness import LiveProcess, RtspServer, ground_truth_for, test_clip
+from live_harness import LiveProcess, RtspServer, ground_truth_for, test_clip, with_gop
 
 from subflow.client import CaptionClient
 from subflow.records import Cue
@@ -187,12 +189,16 @@ def main() -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 100])
     parser.add_argument("--engine", help="OCR engine (default: the config's, rapid)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="passed to subflow live")
+    parser.add_argument("--gop", type=float, default=1.0, help="re-encode with a keyframe every GOP seconds, as live "
+                        "encoders do (0: play the files as they are; a 10 s GOP means joining costs up to 10 s)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     extra = [item for value in args.set for item in ("--set", value)]
 
     with tempfile.TemporaryDirectory(prefix="subflow-live-clip-") as tmp:
         videos = args.videos or [test_clip(Path(tmp))]
+        if args.gop > 0:
+            videos = [with_gop(video, args.gop, Path(tmp)) for video in videos]
         results = []
         for video in videos:
             for clients in args.clients:
