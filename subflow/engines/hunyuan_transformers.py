@@ -172,7 +172,6 @@ class HunyuanTransformersEngine(HunyuanEngine):
         return f"hunyuan-transformers ({self.settings.model} on {self.device}, batches of {self.max_batch})"
 
 
-
 # ---------------------------------------------------------------- the "graphs" generation path
 
 
@@ -199,13 +198,14 @@ class GraphDecoder:
     runs at whatever size the crops have. Decoding attends over the whole
     capacity with a mask, so the graph's buffers are whole, contiguous rows.
     Crops of one shape share one batched attention call in the ViT instead of
-    one call each. The prompt template (token ids, 4-axis XD-RoPE positions) is
-    built once per crop shape. Without CUDA the same loop runs eagerly.
+    one call each. The prompt (token ids, 4-axis XD-RoPE positions) is built
+    once per crop size without calling the processor. Without CUDA the same
+    loop runs eagerly (no graphs).
     """
 
     CAPACITY_STEP = 512
 
-    def __init__(self, model: Any, processor: Any, device: str, dtype: Any, max_batch: int, compile: bool = False) -> None:
+    def __init__(self, model: Any, processor: Any, device: str, dtype: Any, max_batch: int, use_compile: bool = False) -> None:
         import torch
 
         self.torch = torch
@@ -237,7 +237,7 @@ class GraphDecoder:
         self.pixel_shift = -mean / std
         self.templates: dict[tuple[int, int, str], tuple[Any, Any]] = {}
         self.parts: dict[str, tuple[Any, Any, int]] = {}
-        self.graphs: dict[tuple[int, int], Any] = {}
+        self.graphs: dict[tuple[int, int, int, float], Any] = {}  # (batch, capacity, max_tokens, penalty) -> step
         self.capacity = 0  # cache length the buffers hold
         self.out: Any = None  # answer tokens, written by the decode step
         self.vit_runs: list[tuple[int, int]] | None = None  # (images, patches each) of equal-shape runs
@@ -247,9 +247,9 @@ class GraphDecoder:
             layer.self_attn.forward = _grouped_vision_attention(layer.self_attn, self)
         # torch.compile fuses the ~60 small kernels of each layer (at batch 1 their count, not the
         # arithmetic, sets the step time); shapes are dynamic, so it compiles once, not per bucket.
-        self.compiled = compile
-        self._prefill = torch.compile(self.layers_forward, dynamic=True) if compile else self.layers_forward
-        self._decode = torch.compile(self.decode_step, dynamic=True) if compile else self.decode_step
+        self.compiled = use_compile
+        self._prefill = torch.compile(self.layers_forward, dynamic=True) if use_compile else self.layers_forward
+        self._decode = torch.compile(self.decode_step, dynamic=True) if use_compile else self.decode_step
 
     # ------------------------------------------------------------ prompt per crop shape
 
