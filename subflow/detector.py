@@ -67,7 +67,14 @@ class BandBlank:
     wall: float
 
 
-Event = SegmentOpened | Shot | SegmentClosed | BandBlank
+@dataclass
+class Tick:
+    """A frame went by: later stages may hand on work that finished meanwhile (live latency)."""
+
+    time: float
+
+
+Event = SegmentOpened | Shot | SegmentClosed | BandBlank | Tick
 
 _KERNEL = np.ones((3, 3), np.uint8)
 # A loss that leaves at least this share of the reference, with nothing new appearing, is clutter

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, ConfigError
-from .detector import Detector, Event
+from .detector import Detector, Event, Tick
 from .engines import Engine, create_engine
 from .merger import Merger
 from .recognizer import Recognizer, run_on_engine_loop
@@ -132,6 +132,7 @@ class Pipeline:
                 events = [event for detector in detectors for event in detector.push(frame)]
                 stats.detect += time.perf_counter() - started
                 yield from events
+                yield Tick(frame.time)
             if self.on_progress is not None and time.perf_counter() - last_report >= self.progress_interval:
                 last_report = time.perf_counter()
                 self.on_progress(stats)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import RecognizerConfig
-from .detector import Event, SegmentClosed, Shot
+from .detector import Event, SegmentClosed, Shot, Tick
 from .engines import Engine
 from .records import Recognition, Task
 from .region import Band
@@ -87,6 +87,12 @@ class Recognizer:
         # Shots are replaced at once by a Read waiting for its answer, so no decoded frame stays referenced.
         pending: deque[tuple[Event | Read, Future | None]] = deque()
         for event in events:
+            if isinstance(event, Tick):
+                # No new event may come for a while (a subtitle staying on screen): hand on
+                # the reads that are done now, not when the next event arrives.
+                while pending and (pending[0][1] is None or pending[0][1].done()):
+                    yield self._finish(*pending.popleft())
+                continue
             if isinstance(event, Shot):
                 future = self._submit(event)
                 pending.append((Read(event.segment, event.band, event.frame.time, None), future))
