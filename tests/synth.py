@@ -85,3 +85,13 @@ def frames(
         video = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24").reformat(format="yuv420p")
         t = times[index] if times is not None else index / FPS
         yield Frame(index=index, time=t, wall=float(index), image=video)
+
+
+def write_audio_only(path) -> None:
+    """A short WAV file: a real media file without a video stream."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.rate = 8000
+        for packet in stream.encode(frame):
+            out.mux(packet)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import srt
 
-from synth import Shown, frames, moving
+from synth import Shown, frames, moving, write_audio_only
 
 SHOWN = [Shown(5, 30, ("Hello from subflow",)), Shown(40, 60, ("A second line",))]
 
@@ -95,12 +95,7 @@ def test_user_mistakes_get_one_line_and_exit_2(clip, tmp_path, args, text):
 
 def test_audio_only_input(tmp_path):
     path = tmp_path / "sound.wav"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("pcm_s16le", rate=8000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
-        frame.rate = 8000
-        for packet in stream.encode(frame):
-            out.mux(packet)
+    write_audio_only(path)
     assert_one_line_error(subflow("extract", str(path)), 2, "no video stream")
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from subflow.records import Box
 from subflow.source import SourceError, VideoSource, luma_rows, rgb_crop
+from synth import write_audio_only
 
 
 def write_clip(path: Path, pts: list[int], time_base: Fraction, container: str = "mp4", size=(320, 240)) -> None:
@@ -84,14 +85,7 @@ def test_bad_inputs_raise_one_line_errors(tmp_path, make, message):
 
 def test_audio_only_file_has_no_video_stream(tmp_path):
     path = tmp_path / "sound.wav"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("pcm_s16le", rate=8000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
-        frame.rate = 8000
-        for packet in stream.encode(frame):
-            out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    write_audio_only(path)
     with pytest.raises(SourceError, match="no video stream"):
         VideoSource(path)
 
