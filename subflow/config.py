@@ -22,6 +22,7 @@ class SourceConfig:
     threads: int = 0  # decoder threads; 0 lets FFmpeg choose (one per core)
     thread_type: str = "FRAME"  # "FRAME" (fastest measured here), "AUTO" (frame+slice), "SLICE" or "NONE"
     fast_decode: bool = False  # skip H.264/HEVC deblocking: ~16 % faster decoding, slightly blockier pictures
+    skip: str = ""  # "" decodes every frame; "bidir" skips B-frames, "nonref" non-reference frames (faster, coarser times)
     options: dict[str, str] = field(default_factory=dict)  # extra FFmpeg demuxer options
 
 

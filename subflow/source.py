@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 _LUMA8 = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray", "yuv411p", "yuv440p"}
 _LUMA16 = {"yuv420p10le", "yuv422p10le", "yuv444p10le", "p010le", "yuv420p12le", "gray10le", "gray12le"}
 _I420 = {"yuv420p", "yuvj420p"}
+# source.skip -> FFmpeg's skip_frame: decode fewer frames (times snap to the frames decoded).
+_SKIP = {"bidir": "BIDIR", "nonref": "NONREF"}
 # Give up on a file after this many unreadable packets in a row.
 _MAX_CONSECUTIVE_ERRORS = 50
 
@@ -105,6 +107,12 @@ class VideoSource:
             ctx.thread_type = self.config.thread_type.upper()
         if self.config.threads:
             ctx.thread_count = self.config.threads
+        if self.config.skip:
+            skip = _SKIP.get(self.config.skip.lower())
+            if skip is None:
+                self._container.close()
+                raise SourceError(f"source.skip must be one of {', '.join(repr(k) for k in _SKIP)}, got {self.config.skip!r}")
+            ctx.skip_frame = skip
         if self.config.fast_decode:
             ctx.options = {**ctx.options, "skip_loop_filter": "all"}
         self.width: int = ctx.width
