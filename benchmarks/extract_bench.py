@@ -122,11 +122,13 @@ def main() -> int:
     args = parser.parse_args()
 
     OUT.mkdir(exist_ok=True)
+    regions: dict[str, str] = {}  # video name -> --region, for samples with top subtitles
     if args.videos:
         videos = args.videos
     else:
         manifest = json.loads((ROOT / "samples" / "manifest.json").read_text())
         videos = [ROOT / "samples" / item["file"] for item in manifest["samples"]]
+        regions.update({item["file"]: "both" for item in manifest["samples"] if any("top" in c for c in item["covers"])})
         seconds = int(args.minutes * 60)
         videos += [generated(720, seconds, "mixed"), generated(1080, max(60, seconds // 5), "mixed")]
 
@@ -140,6 +142,7 @@ def main() -> int:
         if args.fast_decode:
             runs.append(("subflow_fastdecode", ["-q", "--set", "source.fast_decode=true"]))
         for name, extra in runs:
+            extra = extra + ["--region", regions.get(video.name, "bottom")]
             pred = OUT / f"{video.stem}.{name}.srt"
             run = run_subflow(video, pred, extra)
             run["rtf"] = duration / run["elapsed"]
