@@ -52,8 +52,10 @@ vllm-env: install
 samples: install system-deps
 	$(PY) samples/generate.py all
 
+# Accuracy/speed side by side with the naive baseline, then memory over a 2-hour input (about 30 min on 2 cores).
 bench: install system-deps
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/extract_bench.py --fast-decode
+	$(PY) benchmarks/memory_bench.py --hours 2
 
 clean:
 	rm -rf out .pytest_cache
