@@ -47,6 +47,7 @@ PROTOCOL_VERSION = 1
 CLOSE_TRY_AGAIN = 1013  # the client was too slow; reconnect with ?since=SEQ
 CLOSE_POLICY = 1008  # too many malformed messages
 _MAX_BAD_MESSAGES = 10
+_STOP_TIMEOUT = 5.0  # seconds stop() waits for connections to finish closing
 _WEBSOCKET_PATHS = ("/", "/ws")
 _LATENCY_WINDOW = 500
 
@@ -179,10 +180,17 @@ class CaptionServer:
         return self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Close every client (1001 going away) and stop listening."""
+        """Close every client (1001 going away) and stop listening.
+
+        Bounded: a connection stuck in its closing handshake must not keep a stopping
+        session (Ctrl-C, SIGTERM) from ending.
+        """
         if self._server is not None:
             self._server.close(close_connections=True)
-            await self._server.wait_closed()
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), _STOP_TIMEOUT)
+            except asyncio.TimeoutError:
+                log.warning("%d WebSocket connection(s) did not close in %.0f s; stopping anyway", len(self.clients), _STOP_TIMEOUT)
 
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
         """Run ``callback(*args)`` on the server loop (for the pipeline and source threads)."""
