@@ -116,13 +116,7 @@ def load_config(args: argparse.Namespace) -> Config:
         if args.engine is None:
             flags["recognizer.engine"] = "hunyuan-api"
     overrides.update({key: value for key, value in flags.items() if value is not None})
-    engine_overrides = {key: value for key, value in overrides.items() if key.startswith("engines.")}
-    config = Config.load(args.config, {k: v for k, v in overrides.items() if k not in engine_overrides})
-    for key, value in engine_overrides.items():
-        _, engine, option = key.split(".", 2) if key.count(".") >= 2 else (None, None, None)
-        if not option:
-            raise ConfigError(f"--set {key}: use engines.NAME.OPTION=VALUE")
-        config.engines.setdefault(engine, {})[option] = value
+    config = Config.load(args.config, overrides)
     if args.sample_every is not None and args.sample_every < 1:
         raise ConfigError("--sample-every must be 1 or more")
     return config

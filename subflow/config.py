@@ -118,10 +118,20 @@ class Config:
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
             config.update(data, origin=str(path))
-        for key, value in (overrides or {}).items():
-            section, _, name = key.partition(".")
-            config.update({section: {name: value}}, origin="command line")
+        config.override(overrides or {}, origin="command line")
         return config
+
+    def override(self, overrides: dict[str, Any], origin: str) -> None:
+        """Apply ``{"section.key": value}`` settings; engine options are ``"engines.NAME.OPTION"``."""
+        for key, value in overrides.items():
+            section, _, name = key.partition(".")
+            if section == "engines":
+                engine, _, option = name.partition(".")
+                if not engine or not option:
+                    raise ConfigError(f"{origin}: {key}: use engines.NAME.OPTION")
+                self.update({"engines": {engine: {option: value}}}, origin=origin)
+            else:
+                self.update({section: {name: value}}, origin=origin)
 
     def update(self, data: dict[str, Any], origin: str = "config") -> None:
         """Merge nested ``{section: {key: value}}`` into this config, checking names and types."""

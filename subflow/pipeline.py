@@ -168,9 +168,7 @@ def build_config(config: Config | None, config_file: str | Path | None, override
             raise ConfigError(f"unknown option {key!r}; use section__key, e.g. detector__sample_every=5")
     if config is None:
         return Config.load(config_file, flat)
-    for key, value in flat.items():
-        section, _, name = key.partition(".")
-        config.update({section: {name: value}}, origin="extract() options")
+    config.override(flat, origin="extract() options")
     return config
 
 
