@@ -80,6 +80,7 @@ class LiveConfig:
     decoder_threads: int = 2  # explicit decoder threads for live input (frame threading delays by threads-1 frames)
     transport: str = "tcp"  # RTSP transport: "tcp" or "udp"
     timeout: float = 5.0  # seconds without data before a network source counts as dropped
+    connect_timeout: float = 10.0  # seconds a connection may take (handshake and first packets) before it is retried
     backoff_min: float = 0.5  # first reconnect delay (seconds), doubled per failed attempt
     backoff_max: float = 10.0  # longest reconnect delay (seconds)
 

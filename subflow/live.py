@@ -49,9 +49,14 @@ def is_network(spec: str | Path) -> bool:
 
 
 def live_options(spec: str, live: LiveConfig) -> dict[str, str]:
-    """FFmpeg options that make a network read low-delay and bounded in time."""
+    """FFmpeg options that make a network read low-delay and bounded in time.
+
+    FFmpeg's own socket timeout is the generous connect bound: it also covers
+    the handshake. A stall during reading is caught sooner, by the read timeout
+    that :class:`LiveSource` gives PyAV (``live.timeout``).
+    """
     scheme = spec.partition("://")[0].lower()
-    timeout_us = str(int(live.timeout * 1e6))
+    timeout_us = str(int(max(live.connect_timeout, live.timeout) * 1e6))
     if scheme in ("rtsp", "rtsps"):
         return {
             "rtsp_transport": live.transport,
@@ -210,7 +215,8 @@ class LiveSource:
             if not self.stats.connects and attempt == 0:
                 self._status("connecting")
             try:
-                source = _StreamSource(self.spec, self.config, open_timeout=self.live.timeout if self.network else None)
+                timeout = (max(self.live.connect_timeout, self.live.timeout), self.live.timeout) if self.network else None
+                source = _StreamSource(self.spec, self.config, timeout=timeout)
             except SourceError as exc:
                 if not self.network:
                     self._finish(exc)

@@ -92,11 +92,13 @@ def rgb_crop(image: av.VideoFrame, box: Box) -> np.ndarray:
 class VideoSource:
     """A video file or URL opened with PyAV, yielding :class:`Frame` objects in display order."""
 
-    def __init__(self, spec: str | Path, config: SourceConfig | None = None, *, open_timeout: float | None = None) -> None:
+    def __init__(
+        self, spec: str | Path, config: SourceConfig | None = None, *, timeout: tuple[float, float] | None = None
+    ) -> None:
         self.spec = str(spec)
         self.config = config or SourceConfig()
         self.errors = 0  # packets that could not be read or decoded
-        self._container = self._open(open_timeout)
+        self._container = self._open(timeout)
         streams = self._container.streams.video
         if not streams:
             self._container.close()
@@ -125,7 +127,8 @@ class VideoSource:
         self.start_offset: float = self._start_offset()
         self.duration: float | None = self._duration()
 
-    def _open(self, open_timeout: float | None) -> av.container.InputContainer:
+    def _open(self, timeout: tuple[float, float] | None) -> av.container.InputContainer:
+        """Open the input; ``timeout`` = (seconds to open, seconds per read) bounds network waits."""
         is_url = "://" in self.spec
         if not is_url:
             path = Path(self.spec)
@@ -134,7 +137,7 @@ class VideoSource:
             if path.is_dir():
                 raise SourceError(f"{self.spec}: is a directory, not a video file")
         try:
-            return av.open(self.spec, options=dict(self.config.options), timeout=open_timeout)
+            return av.open(self.spec, options=dict(self.config.options), timeout=timeout)
         except av.error.InvalidDataError:
             raise SourceError(f"{self.spec}: not a video FFmpeg can read") from None
         except PermissionError:

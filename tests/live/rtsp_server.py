@@ -124,17 +124,21 @@ def main() -> int:
     factory.set_shared(False)
 
     if args.anchor is not None:
+        # A camera does not restart its show for a new viewer: each session jumps to "now" in the file,
+        # after PLAY was handled (PLAY seeks to the client's range, npt=0, which would undo an earlier jump).
+        # A plain seek event up from the payloader, not media.seek(): that one blocks the main loop until
+        # the media prerolls again, which on a busy machine wedged the whole server.
         def join_live(media):
-            # a camera does not restart its show for a new viewer: jump to "now" in the file
             elapsed = time.time() - anchor
             offset = min(elapsed, args.duration - 0.05) if args.once else elapsed % args.duration
             if elapsed > 0 and offset > 0.2:
-                ok, rng = GstRtsp.rtsp_range_parse(f"npt={offset:.3f}-")
-                if ok != GstRtsp.RTSPResult.OK or not media.seek(rng):
+                pad = media.get_element().get_by_name("pay0").get_static_pad("src")
+                seek = Gst.Event.new_seek(1.0, Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.KEY_UNIT,
+                                          Gst.SeekType.SET, int(offset * Gst.SECOND), Gst.SeekType.NONE, -1)
+                if not pad.send_event(seek):
                     print(f"seek to {offset:.2f} s failed", file=sys.stderr, flush=True)
             return False
 
-        # After PLAY was handled: PLAY itself seeks to the client's range (npt=0), which would undo an earlier jump.
         def on_play(_client, ctx):
             GLib.idle_add(join_live, ctx.media)
 

@@ -29,10 +29,7 @@ from subflow.client import CaptionClient
 from subflow.config import LiveConfig
 from subflow.live import LiveSource
 
-# Known issue: under heavy load a reconnect after the RTSP server is killed has twice hung the reader
-# for minutes (once in each of two full-suite runs; never alone). Until that is found, a hang fails
-# after 120 s and the test runs once more; a second failure still fails the suite.
-pytestmark = [needs_rtsp, pytest.mark.live, pytest.mark.timeout(120), pytest.mark.flaky(reruns=1)]
+pytestmark = [needs_rtsp, pytest.mark.live, pytest.mark.timeout(120)]
 
 
 def test_refused_connection_backs_off_then_connects_with_a_monotonic_clock(rtsp_server):

@@ -10,9 +10,10 @@ from subflow.live import LiveSource, is_network, live_options
 
 def test_network_detection_and_options():
     assert is_network("rtsp://cam/stream") and is_network("HTTPS://host/live.m3u8") and not is_network("/videos/a.mp4")
-    rtsp = live_options("rtsp://cam/stream", LiveConfig(transport="udp", timeout=2.5))
-    assert rtsp["rtsp_transport"] == "udp" and rtsp["timeout"] == "2500000"
-    http = live_options("https://host/live.m3u8", LiveConfig(timeout=3))
+    # FFmpeg's socket timeout bounds the handshake (connect_timeout); stalls are caught by PyAV's read timeout
+    rtsp = live_options("rtsp://cam/stream", LiveConfig(transport="udp", timeout=2.5, connect_timeout=8))
+    assert rtsp["rtsp_transport"] == "udp" and rtsp["timeout"] == "8000000"
+    http = live_options("https://host/live.m3u8", LiveConfig(timeout=3, connect_timeout=1))
     assert http["reconnect_streamed"] == "1" and http["rw_timeout"] == "3000000" and http["live_start_index"] == "-1"
     assert live_options("/videos/a.mp4", LiveConfig()) == {}
 
