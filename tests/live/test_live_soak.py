@@ -23,6 +23,9 @@ def test_short_soak_loses_nothing_and_leaks_no_handles(live_clip, tmp_path):
     )
     verdict = json.loads(out.read_text())
     assert proc.returncode == 0, (verdict["problems"], proc.stderr[-3000:])
-    assert verdict["finals"] >= 4 and verdict["srt_cues"] >= verdict["finals"]
+    # The broadcast shows ~6 captions in 35 s; a fault that lands on a caption may cost it (the stream was
+    # away while it was on screen), so the count is a floor, and what did arrive must read right.
+    assert verdict["finals"] >= 2 and verdict["srt_cues"] >= verdict["finals"]
+    assert verdict["text_exact_share"] >= 0.6
     assert len(verdict["faults"]) >= 3 and verdict["reconnects"] >= 2
     assert sum(verdict["churn_finals"]) > 0
