@@ -59,6 +59,7 @@ class RecognizerConfig:
     batch_size: int = 0  # crops per engine call; 0 = the engine's own preference
     max_wait_ms: float = 20.0  # how long a partial batch waits for more crops
     min_confidence: float = 1.0  # a segment's later frames are skipped when its first read is this confident (1.0 = read all)
+    chain_reads: int = 3  # a subtitle split into segments only by clutter coming and going is read at most this often
 
 
 @dataclass

@@ -37,6 +37,7 @@ class SegmentOpened:
     start: float
     wall: float
     box: Box  # where the text strokes sit, full-frame pixels
+    continues: int | None = None  # the segment just closed, when only clutter around the same text changed
 
 
 @dataclass
@@ -122,6 +123,8 @@ class Detector:
         self._blank_reported = False
         self._previous_time: float | None = None
         self._frame_gap = 0.04
+        # (frame index, segment, reference, grown reference, size) of a segment closed on that frame
+        self._just_closed: tuple[int, int, np.ndarray, np.ndarray, int] | None = None
 
     def push(self, frame: Frame) -> Iterator[Event]:
         """Feed one frame; yields the events it settles (for a frame ``persist_frames - 1`` back)."""
@@ -209,16 +212,37 @@ class Detector:
 
     def _open(self, core: np.ndarray, look: _Look, delta: np.ndarray | None = None) -> Iterator[Event]:
         """Start a segment on ``core``; ``delta`` is what changed (the strokes that appeared), if not all of it."""
+        continues = self._continued(core, look)
         Detector._next_segment += 1
         self._segment = Detector._next_segment
         self._set_reference(core, core if delta is None else delta)
         self._refine_left = 2 * self.persist
         self._blank_reported = False
-        yield SegmentOpened(self._segment, self.band, look.frame.time, look.frame.wall, self._text_box(core))
+        yield SegmentOpened(self._segment, self.band, look.frame.time, look.frame.wall, self._text_box(core), continues)
         # Read the opening frame itself: later frames of the window may already belong to the next segment.
         self._shots = 0
         self._opened_at = look.frame.time
         yield self._shot(look.frame, first=True)
+
+    def _continued(self, core: np.ndarray, look: _Look) -> int | None:
+        """The segment closed on this very frame, if the new one holds the same text.
+
+        Clutter that comes and goes beside a subtitle splits it into segments (a gain, then the
+        gained strokes leaving); marking the pieces lets later stages read the text once per
+        subtitle instead of once per piece. The test is the clutter rule's: most of the old
+        strokes stay (a new line at the same place keeps at most ~0.5 of them) and what is new is
+        less than ``gain_threshold`` of their area (an added line brings about as much again).
+        """
+        closed = self._just_closed
+        self._just_closed = None
+        if closed is None or closed[0] != look.frame.index:
+            return None
+        _, segment, reference, known, size = closed
+        kept = cv2.countNonZero(cv2.bitwise_and(reference, look.mask)) / size
+        added = cv2.countNonZero(cv2.bitwise_and(core, 1 - known))
+        if kept >= _CLUTTER_KEEP and added < self.config.gain_threshold * size:
+            return segment
+        return None
 
     def _shot(self, frame: Frame, first: bool) -> Shot:
         assert self._segment is not None
@@ -239,6 +263,9 @@ class Detector:
         ):
             yield self._shot(last.frame, first=False)
         yield SegmentClosed(self._segment, self.band, end, wall)
+        if self._reference is not None and self._known is not None and self._window:
+            index = self._window[0].frame.index
+            self._just_closed = (index, self._segment, self._reference, self._known, self._reference_size)
         self._segment = None
         self._reference = self._delta = None
 

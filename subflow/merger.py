@@ -54,6 +54,7 @@ class _Segment:
     box: Box
     end: float | None = None
     reads: list[tuple[tuple[str, ...], float]] = field(default_factory=list)  # (lines, confidence)
+    continues: bool = False  # the same text as the segment before it (the detector says so)
 
 
 @dataclass
@@ -116,7 +117,7 @@ class Merger:
             yield from self._blank(event)
 
     def _opened(self, event: SegmentOpened) -> Iterator[CueUpdate]:
-        self._segments[event.segment] = _Segment(event.start, event.wall, event.box)
+        self._segments[event.segment] = _Segment(event.start, event.wall, event.box, continues=event.continues is not None)
         current = self._open.get(event.band.position)
         if current is not None and event.start - current.cue.end > self.config.max_gap:
             yield from self._finalize(event.band.position)
@@ -160,12 +161,19 @@ class Merger:
             return
         segment.end = event.end
         current = self._open.get(event.band.position)
-        if current is None or not segment.reads:
+        if current is None:
+            return
+        cue = current.cue
+        if not segment.reads:
+            # Unread because its chain's text was settled: it shows the open cue's text, if the
+            # segment it continues was part of that cue (which then ended where this one began).
+            if segment.continues and cue.end == segment.start:
+                cue.end = segment.end
+                cue.wall_end = event.wall
             return
         seconds = (segment.end - segment.start) / len(segment.reads)
         for lines, confidence in segment.reads:
             current.vote(lines, confidence, seconds)
-        cue = current.cue
         cue.end = segment.end
         cue.wall_end = event.wall
         if cue.box is not None:

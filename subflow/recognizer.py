@@ -6,6 +6,9 @@ flight (``engine.max_inflight``) for engines that serve many requests at once.
 Events leave this stage in the order they came in, with each :class:`Shot`
 replaced by a :class:`Read`. A segment's later shots are read only while its
 text is unsettled: once two reads agree, further frames of it are skipped.
+Segments the detector marks as continuing the previous one (the same text,
+only clutter beside it changed) share its reads, and the whole chain is read
+at most ``chain_reads`` times.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import RecognizerConfig
-from .detector import Event, SegmentClosed, Shot, Tick
+from .detector import Event, SegmentClosed, SegmentOpened, Shot, Tick
 from .engines import Engine
-from .records import Recognition, Task
+from .records import Position, Recognition, Task
 from .region import Band
 from .source import rgb_crop
 
@@ -78,7 +81,9 @@ class Recognizer:
         self._loop = engine_loop()
         self._queue: asyncio.Queue = run_on_engine_loop(self._make_queue())
         self._batcher = asyncio.run_coroutine_threadsafe(self._batch_loop(), self._loop)
-        self._segment_reads: dict[int, list[Future]] = {}  # reads of each open segment, until it closes
+        self._segment_reads: dict[int, list[Future]] = {}  # reads of each open segment (or chain), until it closes
+        self._last_closed: dict[Position, tuple[int, list[Future]]] = {}  # per band: a chain the next segment may continue
+        self._continuations: set[int] = set()  # open segments that continue a chain
 
     async def _make_queue(self) -> asyncio.Queue:
         return asyncio.Queue()
@@ -97,21 +102,31 @@ class Recognizer:
                 future = self._submit(event)
                 pending.append((Read(event.segment, event.band, event.frame.time, None), future))
             else:
-                if isinstance(event, SegmentClosed):
-                    self._segment_reads.pop(event.segment, None)
+                if isinstance(event, SegmentOpened):
+                    self._opened(event)
+                elif isinstance(event, SegmentClosed):
+                    self._last_closed[event.band.position] = (event.segment, self._segment_reads.pop(event.segment, []))
+                    self._continuations.discard(event.segment)
                 pending.append((event, None))
             while pending and (pending[0][1] is None or pending[0][1].done() or len(pending) > _MAX_PENDING):
                 yield self._finish(*pending.popleft())
         while pending:
             yield self._finish(*pending.popleft())
 
+    def _opened(self, event: SegmentOpened) -> None:
+        closed = self._last_closed.pop(event.band.position, None)
+        if event.continues is not None and closed is not None and closed[0] == event.continues:
+            self._segment_reads[event.segment] = closed[1]  # the chain's reads, shared
+            self._continuations.add(event.segment)
+
     def _submit(self, shot: Shot) -> Future:
         crop = rgb_crop(shot.frame.image, shot.box)
         earlier = self._segment_reads.setdefault(shot.segment, [])
-        if shot.first:
+        chain = shot.segment in self._continuations
+        if shot.first and not chain:
             future = asyncio.run_coroutine_threadsafe(self._read(crop), self._loop)
         else:
-            future = asyncio.run_coroutine_threadsafe(self._read_if_needed(list(earlier), crop), self._loop)
+            future = asyncio.run_coroutine_threadsafe(self._read_if_needed(list(earlier), crop, chain), self._loop)
         earlier.append(future)
         return future
 
@@ -123,14 +138,17 @@ class Recognizer:
             self.wait_seconds += time.perf_counter() - started
         return event
 
-    async def _read_if_needed(self, earlier: list[Future], crop: np.ndarray) -> Recognition | None:
+    async def _read_if_needed(self, earlier: list[Future], crop: np.ndarray, chain: bool = False) -> Recognition | None:
         """Read a later frame of a segment unless the earlier reads already settle its text:
-        two of them agree, or the first is at least ``min_confidence`` sure."""
+        two of them agree, the first is at least ``min_confidence`` sure, or (a chain of
+        segments split by clutter) ``chain_reads`` of them read text."""
         answers = [answer for answer in [await asyncio.wrap_future(f) for f in earlier] if answer is not None]
         texts = [answer.lines for answer in answers if answer.lines]
         if len(texts) != len(set(texts)):
             return None
         if answers and answers[0].lines and answers[0].confidence >= self.config.min_confidence:
+            return None
+        if chain and len(texts) >= self.config.chain_reads:
             return None
         return await self._read(crop)
 

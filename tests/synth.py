@@ -87,6 +87,33 @@ def frames(
         yield Frame(index=index, time=t, wall=float(index), image=video)
 
 
+def with_clutter(spans: Sequence[tuple[int, int]], background: Callable[[int, np.random.Generator], np.ndarray] = plain):
+    """``background`` with a bright outlined word ("Wow", a shop sign say) in the band's corner on
+    frames ``first`` to ``last`` - 1 of each span: clutter that comes and goes beside a subtitle."""
+
+    def frame(index: int, rng: np.random.Generator) -> np.ndarray:
+        image = background(index, rng)
+        if any(first <= index < last for first, last in spans):
+            picture = Image.fromarray(image)
+            ImageDraw.Draw(picture).text((60, HEIGHT - 60), "Wow", font=ImageFont.truetype(FONT, 36),
+                                         fill=(250, 250, 250), stroke_width=2, stroke_fill=(0, 0, 0))
+            image = np.asarray(picture)
+        return image
+
+    return frame
+
+
+def write_video(path, frame_list: Iterator[Frame]) -> None:
+    """Encode frames as near-lossless H.264 (crf 10), as a real file for whole-pipeline tests."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS, options={"crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        for frame in frame_list:
+            frame.image.pts = frame.index
+            out.mux(stream.encode(frame.image))
+        out.mux(stream.encode(None))
+
+
 def write_audio_only(path) -> None:
     """A short WAV file: a real media file without a video stream."""
     with av.open(str(path), "w") as out:

@@ -8,7 +8,7 @@ from subflow.config import DetectorConfig, RegionConfig
 from subflow.detector import BandBlank, Detector, SegmentClosed, SegmentOpened, Shot
 from subflow.region import parse_bands
 
-from synth import FPS, HEIGHT, WIDTH, Shown, cut_at, frames, moving, plain
+from synth import FPS, HEIGHT, WIDTH, Shown, cut_at, frames, moving, plain, with_clutter
 
 
 def run(frame_list, where: str = "bottom", config: DetectorConfig | None = None):
@@ -67,7 +67,24 @@ def test_one_frame_dropout_does_not_split():
 
 def test_added_second_line_starts_a_new_segment():
     shown = [Shown(5, 20, ("Top line of two",)), Shown(20, 40, ("Top line of two", "and a second"))]
-    assert spans(run(frames(50, shown))) == [(5, 20), (20, 40)]
+    events = run(frames(50, shown))
+    assert spans(events) == [(5, 20), (20, 40)]
+    assert [e.continues for e in events if isinstance(e, SegmentOpened)] == [None, None]  # new text: read it
+
+
+def test_clutter_coming_and_going_beside_a_subtitle_marks_the_pieces_as_one_text():
+    events = run(frames(60, [Shown(5, 55, ("A steady subtitle line",))], with_clutter([(15, 22), (30, 37)])))
+    opened = [e for e in events if isinstance(e, SegmentOpened)]
+    assert joined(spans(events)) == [(5, 55)] and len(opened) >= 3  # split where the clutter came and went
+    assert opened[0].continues is None
+    assert [e.continues for e in opened[1:]] == [e.segment for e in opened[:-1]]
+
+
+def test_a_new_line_in_the_same_place_is_not_a_continuation():
+    shown = [Shown(5, 25, ("The first of two lines",)), Shown(25, 45, ("Something else entirely",))]
+    events = run(frames(50, shown, with_clutter([(10, 15)])))
+    assert spans(events)[-1] == (25, 45)
+    assert [e for e in events if isinstance(e, SegmentOpened)][-1].continues is None
 
 
 def test_short_and_tiny_subtitles_are_found():

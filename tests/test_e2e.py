@@ -60,3 +60,22 @@ def test_cues_arrive_in_order_as_a_lazy_generator():
     rest = list(generator)
     starts = [first.start] + [c.start for c in rest]
     assert starts == sorted(starts)
+
+
+def test_clutter_beside_a_subtitle_costs_no_extra_cue_and_few_reads(tmp_path):
+    """A shop sign lighting up and going dark four times beside one subtitle splits it into pieces;
+    the result is still one exact cue, and the pieces together are read at most chain_reads times."""
+    from subflow.config import Config
+    from subflow.pipeline import Pipeline
+    from subflow.source import VideoSource
+
+    from synth import FPS, Shown, frames, with_clutter, write_video
+
+    video = tmp_path / "clutter.mp4"
+    write_video(video, frames(100, [Shown(5, 95, ("A steady subtitle line",))],
+                              with_clutter([(15, 22), (32, 40), (50, 57), (70, 78)])))
+    pipeline = Pipeline(Config())
+    with VideoSource(video) as source:
+        cues = [u.cue for u in pipeline.updates(source) if u.final and not u.meta.get("retracted")]
+    assert [(round(c.start * FPS), round(c.end * FPS), c.text) for c in cues] == [(5, 95, "A steady subtitle line")]
+    assert pipeline.stats.crops_read <= Config().recognizer.chain_reads + 1  # 9 pieces; +1: the closing shot

@@ -21,10 +21,11 @@ class Script:
         self.events: list = []
         self.next_id = 0
 
-    def segment(self, start: float, end: float, *reads: tuple[str, float], band: Band = BOTTOM, blank_after: bool = True):
+    def segment(self, start: float, end: float, *reads: tuple[str, float], band: Band = BOTTOM, blank_after: bool = True,
+                continues: bool = False):
         self.next_id += 1
         sid = self.next_id
-        self.events.append(SegmentOpened(sid, band, start, start, BOX))
+        self.events.append(SegmentOpened(sid, band, start, start, BOX, sid - 1 if continues else None))
         for text, confidence in reads:
             self.events.append(Read(sid, band, start, Recognition(tuple(text.split("\n")), confidence)))
         self.events.append(SegmentClosed(sid, band, end, end))
@@ -119,3 +120,12 @@ def test_the_clean_read_wins_when_no_two_reads_agree():
     script.segment(0.6, 1.2, ("Would you like tea or coffee?", 0.9), blank_after=False)
     script.segment(1.2, 1.8, ('i."Would you like tea or coffee?', 0.97))
     assert finals(script.run()) == [(0.0, 1.8, "Would you like tea or coffee?")]
+
+
+def test_an_unread_continuation_extends_its_cue_and_an_unread_new_segment_does_not():
+    script = Script().segment(1.0, 2.0, ("Same words", 0.9), blank_after=False)
+    script.segment(2.0, 3.5, blank_after=False, continues=True)  # its chain was settled: not read again
+    script.segment(3.5, 4.0, ("Same words", 0.9))
+    assert finals(script.run()) == [(1.0, 4.0, "Same words")]
+    script = Script().segment(1.0, 2.0, ("Same words", 0.9), blank_after=False).segment(2.0, 3.5)
+    assert finals(script.run()) == [(1.0, 2.0, "Same words")]
