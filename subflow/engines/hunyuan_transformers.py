@@ -197,13 +197,15 @@ class GraphDecoder:
     an unusually long prompt), never on the crop: the prefill (ViT + prompt)
     runs at whatever size the crops have. Decoding attends over the whole
     capacity with a mask, so the graph's buffers are whole, contiguous rows.
-    Crops of one shape share one batched attention call in the ViT instead of
-    one call each. The prompt (token ids, 4-axis XD-RoPE positions) is built
-    once per crop size without calling the processor. Without CUDA the same
-    loop runs eagerly (no graphs).
+    The ViT runs over all crops of a batch at once (:meth:`vision_features`:
+    packed attention, fused QKV projection, position grids cached per size).
+    The prompt (token ids, 4-axis XD-RoPE positions) is built once per crop
+    size without calling the processor. Without CUDA the same loop runs
+    eagerly (no graphs).
     """
 
     CAPACITY_STEP = 512
+    CUDNN_FROM = 8
 
     def __init__(self, model: Any, processor: Any, device: str, dtype: Any, max_batch: int, use_compile: bool = False) -> None:
         import torch
@@ -240,13 +242,41 @@ class GraphDecoder:
         self.graphs: dict[tuple[int, int, int, float], Any] = {}  # (batch, capacity, max_tokens, penalty) -> step
         self.capacity = 0  # cache length the buffers hold
         self.out: Any = None  # answer tokens, written by the decode step
-        self.vit_runs: list[tuple[int, int]] | None = None  # (images, patches each) of equal-shape runs
         self.timings: dict[str, float] | None = None  # seconds per phase, when set (benchmark)
         self._last_mark = 0.0
+        # Linears that read the same input become one matmul (fewer, larger kernels); the modules keep
+        # views of the fused weights, so the model's own forward still works and nothing is stored twice.
+        self.qkv = [_fuse([l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj]) for l in self.layers]
+        self.gate_up = [_fuse([l.mlp.gate_proj, l.mlp.up_proj]) for l in self.layers]
+        self.vit_weights = []
         for layer in self.vision.layers:
-            layer.self_attn.forward = _grouped_vision_attention(layer.self_attn, self)
+            attn, mlp = layer.self_attn, layer.mlp
+            self.vit_weights.append((
+                layer.layer_norm1.weight, layer.layer_norm1.bias, *_fuse([attn.q_proj, attn.k_proj, attn.v_proj]),
+                attn.o_proj.weight, attn.o_proj.bias, layer.layer_norm2.weight, layer.layer_norm2.bias,
+                mlp.fc1.weight, mlp.fc1.bias, mlp.fc2.weight, mlp.fc2.bias,
+            ))
+        first = self.vision.layers[0]
+        self.vit_heads, self.vit_head_dim = first.self_attn.num_heads, first.self_attn.head_dim
+        self.vit_eps, self.vit_act = first.layer_norm1.eps, first.mlp.activation_fn
+        self.positions: dict[tuple[int, int], Any] = {}  # interpolated position embeddings per patch grid
+        # ViT attention on CUDA (head_dim 72; measured on an H200, docs/hunyuan.md): images of several
+        # sizes go through packed variable-length flash attention, one call per block for all; images
+        # of one size through SDPA, preferring cuDNN's kernel for runs of CUDNN_FROM images or more (25%
+        # faster than flash there, which pads 72 to 96) and flash for fewer (cuDNN's host-side cost
+        # made a batch-1 ViT 0.7 ms slower).
+        self.varlen = _varlen_attention() if self.use_graphs else None
+        self.sdpa_many: list = []
+        self.sdpa_few: list = []
+        if self.use_graphs:
+            from torch.nn.attention import SDPBackend
+
+            self.sdpa_few = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+            self.sdpa_many = [SDPBackend.CUDNN_ATTENTION, *self.sdpa_few]
         # torch.compile fuses the ~60 small kernels of each layer (at batch 1 their count, not the
         # arithmetic, sets the step time); shapes are dynamic, so it compiles once, not per bucket.
+        # The ViT stays eager: its time is in large matmuls and attention, and compiling its blocks
+        # measured no faster at batch 64 and 3 ms slower at batch 1 (docs/hunyuan.md).
         self.compiled = use_compile
         self._prefill = torch.compile(self.layers_forward, dynamic=True) if use_compile else self.layers_forward
         self._decode = torch.compile(self.decode_step, dynamic=True) if use_compile else self.decode_step
@@ -303,25 +333,97 @@ class GraphDecoder:
             self.templates[key] = (ids, positions)
         return self.templates[key]
 
-    def pixels(self, images: list[np.ndarray]) -> tuple[Any, Any]:
-        """Patch rows and (t, h, w) grids for images sorted by shape, computed on the device."""
+    def pixels(self, images: list[np.ndarray]) -> tuple[Any, list[tuple[int, int, int]]]:
+        """Patch rows and the runs of equal shapes (images, patch rows, patch columns) for images sorted by shape.
+
+        Computed on the device.
+        """
         torch = self.torch
-        chunks, grids = [], []
+        chunks, runs = [], []
         i = 0
         while i < len(images):
             j = i
             while j < len(images) and images[j].shape == images[i].shape:
                 j += 1
-            stack = torch.from_numpy(np.stack(images[i:j])).to(self.device, non_blocking=True)
+            # One copy into page-locked memory, then an asynchronous upload.
+            host = torch.empty((j - i, *images[i].shape), dtype=torch.uint8, pin_memory=self.use_graphs)
+            staging = host.numpy()
+            for k in range(i, j):
+                staging[k - i] = images[k]
+            stack = host.to(self.device, non_blocking=True)
             x = stack.permute(0, 3, 1, 2).float() * self.pixel_scale + self.pixel_shift
             n, c, h, w = x.shape
             p, m = self.patch, self.merge
             x = x.reshape(n, c, h // p // m, m, p, w // p // m, m, p).permute(0, 2, 3, 5, 6, 1, 4, 7)
             x = x.unsqueeze(6).expand(-1, -1, -1, -1, -1, -1, self.temporal, -1, -1)
             chunks.append(x.reshape(n * (h // p) * (w // p), c * self.temporal * p * p))
-            grids += [[1, h // p, w // p]] * n
+            runs.append((n, h // p, w // p))
             i = j
-        return torch.cat(chunks).to(self.dtype), torch.tensor(grids, device=self.device)
+        return torch.cat(chunks).to(self.dtype), runs
+
+    # ------------------------------------------------------------ the vision tower
+
+    def position(self, rows: int, cols: int) -> Any:
+        """The learned position grid interpolated to ``rows x cols`` patches (kept for the latest 64 grids)."""
+        key = (rows, cols)
+        if key not in self.positions:
+            if len(self.positions) >= 64:
+                self.positions.pop(next(iter(self.positions)))
+            embed = self.vision.embeddings
+            self.positions[key] = embed.interpolate_pos_encoding(embed.patch_embedding.weight, rows, cols)[0]
+        return self.positions[key]
+
+    def vision_features(self, pixels: Any, runs: list[tuple[int, int, int]]) -> Any:
+        """The vision tower's output (image tokens in the text width, image after image) for runs of equal shapes.
+
+        The same modules and weights as the tower's own forward, batched: the patch
+        convolution as one matmul, position grids interpolated once per size, the
+        blocks over all images at once, the patch merger once per run.
+        """
+        torch = self.torch
+        embed = self.vision.embeddings.patch_embedding
+        x = torch.nn.functional.linear(pixels, embed.weight.flatten(1), embed.bias)
+        x = x + torch.cat([self.position(h, w).expand(n, -1, -1).flatten(0, 1) for n, h, w in runs])
+        layout: Any = [(n, h * w) for n, h, w in runs]
+        if self.varlen is not None and len(runs) > 1:
+            lengths = torch.tensor([h * w for n, h, w in runs for _ in range(n)], dtype=torch.int32)
+            starts = torch.nn.functional.pad(lengths.cumsum(0, dtype=torch.int32), (1, 0))
+            layout = (starts.to(self.device, non_blocking=True), max(h * w for _, h, w in runs))
+        for weights in self.vit_weights:
+            x = self.vit_block(x, weights, layout)
+        out, start = [], 0
+        for n, h, w in runs:
+            merged = self.vision.patch_merger(x[start : start + n * h * w].view(n, h * w, -1), size=(h, w))
+            out.append(merged.flatten(0, 1))
+            start += n * h * w
+        return torch.cat(out)
+
+    def vit_block(self, x: Any, weights: tuple, layout: Any) -> Any:
+        """One ViT block on the patches of all images (rows of ``x``).
+
+        ``layout``: (images, patches each) per run of equal shapes, or packed-attention
+        offsets and the longest image (``(starts, longest)``, several sizes on CUDA).
+        """
+        torch = self.torch
+        ln1_w, ln1_b, qkv_w, qkv_b, o_w, o_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b = weights
+        linear, heads, dim = torch.nn.functional.linear, self.vit_heads, self.vit_head_dim
+        h = torch.nn.functional.layer_norm(x, x.shape[-1:], ln1_w, ln1_b, self.vit_eps)
+        q, k, v = linear(h, qkv_w, qkv_b).view(-1, 3, heads, dim).unbind(1)
+        if isinstance(layout, tuple):
+            starts, longest = layout
+            a = self.varlen(q, k, v, starts, starts, longest, longest)
+        else:
+            parts, start = [], 0
+            for n, length in layout:
+                group = [t[start : start + n * length].view(n, length, heads, dim).transpose(1, 2) for t in (q, k, v)]
+                with _sdpa_backends(self.sdpa_many if n >= self.CUDNN_FROM else self.sdpa_few):
+                    out = torch.nn.functional.scaled_dot_product_attention(*group, scale=dim**-0.5)
+                parts.append(out.transpose(1, 2).reshape(n * length, heads, dim))
+                start += n * length
+            a = parts[0] if len(parts) == 1 else torch.cat(parts)
+        x = x + linear(a.reshape(-1, heads * dim), o_w, o_b)
+        h = torch.nn.functional.layer_norm(x, x.shape[-1:], ln2_w, ln2_b, self.vit_eps)
+        return x + linear(self.vit_act(linear(h, fc1_w, fc1_b)), fc2_w, fc2_b)
 
     # ------------------------------------------------------------ buffers and graphs
 
@@ -390,13 +492,20 @@ class GraphDecoder:
     # ------------------------------------------------------------ the model, layer by layer
 
     def attend(self, q: Any, k: Any, v: Any, mask: Any) -> Any:
-        """Grouped-query attention without copying K/V: each KV head's query heads become extra query rows."""
+        """Grouped-query attention without copying K/V.
+
+        Prefill (``mask`` None): causal with no mask tensor, so SDPA can take a fused kernel
+        (cuDNN's on the H200); prompts are right-padded, so a real token never sees
+        padding. Decode: each KV head's
+        query heads become extra query rows under the cache mask.
+        """
         torch = self.torch
         b, _, t, d = q.shape
-        group = self.heads // self.kv_heads
-        q = q.reshape(b, self.kv_heads, group * t, d)
-        if group > 1 and mask.shape[2] > 1:
-            mask = mask.repeat(1, 1, group, 1)
+        if mask is None:
+            out = torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, is_causal=True, scale=self.head_dim**-0.5, enable_gqa=True)
+            return out.transpose(1, 2).reshape(b, t, self.heads * d)
+        q = q.reshape(b, self.kv_heads, (self.heads // self.kv_heads) * t, d)
         out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.head_dim**-0.5)
         return out.reshape(b, self.heads, t, d).transpose(1, 2).reshape(b, t, self.heads * d)
 
@@ -407,14 +516,15 @@ class GraphDecoder:
         new keys/values. Decode (``cache = (keys, values, slot)``, per-layer buffer
         views): writes the new keys/values at ``slot`` and attends over the buffers.
         """
+        torch = self.torch
         b, t, _ = x.shape
         new = []
+        split = [self.heads * self.head_dim, self.kv_heads * self.head_dim, self.kv_heads * self.head_dim]
         for i, layer in enumerate(self.layers):
-            attn = layer.self_attn
+            attn, mlp = layer.self_attn, layer.mlp
             h = layer.input_layernorm(x)
-            q = attn.q_proj(h).view(b, t, -1, self.head_dim).transpose(1, 2)
-            k = attn.k_proj(h).view(b, t, -1, self.head_dim).transpose(1, 2)
-            v = attn.v_proj(h).view(b, t, -1, self.head_dim).transpose(1, 2)
+            q, k, v = (part.view(b, t, -1, self.head_dim).transpose(1, 2)
+                       for part in torch.nn.functional.linear(h, *self.qkv[i]).split(split, -1))
             q, k = self.apply_rope(q, k, cos, sin)
             q, k = attn.query_layernorm(q), attn.key_layernorm(k)
             if cache is None:
@@ -425,7 +535,8 @@ class GraphDecoder:
                 values.index_copy_(2, slot, v)
                 k, v = keys, values
             x = x + attn.o_proj(self.attend(q, k, v, mask))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            gate, up = torch.nn.functional.linear(layer.post_attention_layernorm(x), *self.gate_up[i]).chunk(2, -1)
+            x = x + mlp.down_proj(mlp.act_fn(gate) * up)
         return self.lm.norm(x), new
 
     def next_token(self, hidden: Any, seen: Any, penalty: float) -> Any:
@@ -479,50 +590,32 @@ class GraphDecoder:
         ids = torch.full((n, prompt_len), self.pad_id, dtype=torch.long)
         positions = torch.zeros((self.axes, n, prompt_len), dtype=torch.long)
         valid = torch.zeros((n, prompt_len), dtype=torch.bool)
+        last = torch.zeros(n, dtype=torch.long)  # each prompt's last token (prompts are right-padded)
         for r, (row_ids, row_pos) in enumerate(rows):
-            ids[r, prompt_len - len(row_ids) :] = row_ids
-            positions[:, r, prompt_len - len(row_ids) :] = row_pos
-            valid[r, prompt_len - len(row_ids) :] = True
-        ids, positions, valid = (t.to(self.device, non_blocking=True) for t in (ids, positions, valid))
+            ids[r, : len(row_ids)] = row_ids
+            positions[:, r, : len(row_ids)] = row_pos
+            valid[r, : len(row_ids)] = True
+            last[r] = len(row_ids) - 1
+        ids, positions, valid, last = (t.to(self.device, non_blocking=True) for t in (ids, positions, valid, last))
 
         self.mark("prepare")
-        # Prefill: ViT (one attention call per run of equal shapes), then the prompt.
-        pixels, grids = self.pixels(images)
-        runs: list[tuple[int, int]] = []
-        for im in images:
-            patches = (im.shape[0] // self.patch) * (im.shape[1] // self.patch)
-            if runs and runs[-1][1] == patches:
-                runs[-1] = (runs[-1][0] + 1, patches)
-            else:
-                runs.append((1, patches))
-        self.vit_runs = runs
-        try:
-            features = self.vision(pixels, grid_thw=grids)
-        finally:
-            self.vit_runs = None
-        features = getattr(features, "pooler_output", features)
-        if isinstance(features, tuple):
-            features = features[0]
+        # Prefill: ViT, then the prompt (causal attention; padding only after each prompt).
+        features = self.vision_features(*self.pixels(images))
         self.mark("vit")
         x = self.lm.embed_tokens(ids)
         image_mask = (ids == self.image_token).unsqueeze(-1).expand_as(x)
         x = x.masked_scatter(image_mask, features.to(x.dtype))
         cos, sin = self.lm.rotary_emb(x, positions)
-        causal = torch.ones((prompt_len, prompt_len), dtype=torch.bool, device=self.device).tril()
-        eye = torch.eye(prompt_len, dtype=torch.bool, device=self.device)  # padding rows attend to themselves (no NaN)
-        mask = ((causal & valid[:, None, :]) | eye)[:, None]
-
         if self.compiled and n == 1:  # as in _bucket: no size-1 specialisation, no second compilation
-            x, cos, sin, mask = (t.repeat(2, *[1] * (t.dim() - 1)) for t in (x, cos, sin, mask))
-        hidden, new = self._prefill(x, cos, sin, mask)
-        hidden = hidden[:n]
+            x, cos, sin = (t.repeat(2, *[1] * (t.dim() - 1)) for t in (x, cos, sin))
+        hidden, new = self._prefill(x, cos, sin, None)
         for i, (k, v) in enumerate(new):
             self.keys[i][:n, :, :prompt_len] = k[:n]
             self.values[i][:n, :, :prompt_len] = v[:n]
         seen = self.seen[:batch]
         seen.zero_()
         seen[:n].scatter_(1, ids, True)
-        first = self.next_token(hidden[:, -1], seen[:n], penalty)
+        first = self.next_token(hidden[torch.arange(n, device=self.device), last], seen[:n], penalty)
 
         self.mark("prefill")
         # Decode state for the graph; rows past n are idle (they attend to their own slot only).
@@ -552,28 +645,35 @@ class GraphDecoder:
         return cut
 
 
-def _grouped_vision_attention(module: Any, decoder: GraphDecoder) -> Any:
-    """The ViT attention with one SDPA call per run of equal-shape images (transformers makes one per image)."""
+def _fuse(linears: list) -> tuple[Any, Any]:
+    """One weight (and bias) for linears that read the same input; each module gets a view of its rows."""
     import torch
 
-    original = module.forward
+    weight = torch.cat([m.weight.detach() for m in linears])
+    bias = None if linears[0].bias is None else torch.cat([m.bias.detach() for m in linears])
+    start = 0
+    for m in linears:
+        rows = slice(start, start + m.weight.shape[0])
+        m.weight = torch.nn.Parameter(weight[rows], requires_grad=False)
+        if bias is not None:
+            m.bias = torch.nn.Parameter(bias[rows], requires_grad=False)
+        start = rows.stop
+    return weight, bias
 
-    def forward(hidden_states: Any = None, *args: Any, **kwargs: Any) -> tuple[Any, None]:
-        runs = decoder.vit_runs
-        if hidden_states is None:
-            hidden_states = kwargs.pop("hidden_state")
-        if runs is None:
-            return original(hidden_states, *args, **kwargs)
-        _, length, _ = hidden_states.shape
-        heads, dim = module.num_heads, module.head_dim
-        q, k, v = (proj(hidden_states).view(length, heads, dim) for proj in (module.q_proj, module.k_proj, module.v_proj))
-        outputs, offset = [], 0
-        for count, patches in runs:
-            span = slice(offset, offset + count * patches)
-            group = [t[span].view(count, patches, heads, dim).transpose(1, 2) for t in (q, k, v)]
-            out = torch.nn.functional.scaled_dot_product_attention(*group, scale=module.scaling)
-            outputs.append(out.transpose(1, 2).reshape(count * patches, heads * dim))
-            offset += count * patches
-        return module.o_proj(torch.cat(outputs).unsqueeze(0)), None
 
-    return forward
+def _sdpa_backends(backends: list) -> Any:
+    """SDPA restricted to ``backends`` in that order of preference (no restriction when empty)."""
+    import contextlib
+
+    from torch.nn.attention import sdpa_kernel
+
+    return sdpa_kernel(backends, set_priority=True) if backends else contextlib.nullcontext()
+
+
+def _varlen_attention() -> Any:
+    """PyTorch's packed variable-length flash attention (torch >= 2.10), or None where it is missing."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn
