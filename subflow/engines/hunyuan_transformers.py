@@ -1,15 +1,15 @@
 """``hunyuan-transformers``: HunyuanOCR in plain PyTorch, for machines without vLLM.
 
-Crops are read in batches with one ``generate`` call each (left padding,
-greedy). Generation runs in a worker thread, one batch at a time (one model,
-one device); the pipeline may queue the next batch meanwhile
-(``max_inflight`` 2), so crop preparation overlaps the GPU work.
-Speed options (see benchmarks/gpu_hunyuan.py and docs/hunyuan.md for what
-they are worth): ``cache = "graphs"`` runs subflow's own greedy loop
-(:class:`GraphDecoder`: fixed KV buffers, each decode step a CUDA graph that
-does not depend on the crop size); ``cache = "static"`` uses transformers'
-static cache (compiled per input shape); ``compile = true`` compiles the
-model's forward.
+Crops are read in batches, greedy. Generation runs in a worker thread, one
+batch at a time (one model, one device); the pipeline may queue the next
+batch meanwhile (``max_inflight`` 2), so crop preparation overlaps the GPU
+work. Generation setups (see benchmarks/gpu_hunyuan.py and docs/hunyuan.md
+for what they are worth): ``cache = "graphs"`` (the default on CUDA) runs
+subflow's own greedy loop (:class:`GraphDecoder`: fixed KV buffers, each
+decode step a CUDA graph that does not depend on the crop size);
+``"dynamic"`` (the default on the CPU) and ``"static"`` call transformers'
+``generate`` (left padding; ``"static"`` compiles per input shape).
+``compile`` (on by default with CUDA) runs the model through torch.compile.
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ class TransformersOptions(HunyuanOptions):
     dtype: str = "auto"  # "auto" = bfloat16 on cuda, float32 on cpu
     attn_implementation: str = "sdpa"
     batch_size: int = 0  # crops per generate call; 0 = 32 on cuda, 4 on cpu
-    cache: str = "dynamic"  # "dynamic" / "static" (transformers' generate) or "graphs" (own loop, CUDA graphs)
-    compile: bool = False  # torch.compile the model's forward (cache = "graphs": its prefill and decode step)
+    # "auto" = "graphs" on cuda, "dynamic" on cpu; "dynamic" / "static" (transformers' generate) or "graphs" (own loop)
+    cache: str = "auto"
+    # torch.compile the model ("graphs": prefill and decode step); "auto" = on for "graphs" on cuda.
+    # The first compilation takes ~2 min when the engine loads; inductor caches it on disk.
+    compile: str | bool = "auto"
 
 
 class HunyuanTransformersEngine(HunyuanEngine):
@@ -45,8 +48,14 @@ class HunyuanTransformersEngine(HunyuanEngine):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.settings: TransformersOptions
-        if self.settings.cache not in ("dynamic", "static", "graphs"):
-            raise EngineError(f"engine {self.name!r}: cache must be 'dynamic', 'static' or 'graphs', got {self.settings.cache!r}")
+        if self.settings.cache not in ("auto", "dynamic", "static", "graphs"):
+            raise EngineError(f"engine {self.name!r}: cache must be 'auto', 'dynamic', 'static' or 'graphs', "
+                              f"got {self.settings.cache!r}")
+        switch = {"auto": None, True: True, "true": True, "on": True, "1": True,
+                  False: False, "false": False, "off": False, "0": False}
+        compile_choice = self.settings.compile
+        if (compile_choice.lower() if isinstance(compile_choice, str) else compile_choice) not in switch:
+            raise EngineError(f"engine {self.name!r}: compile must be 'auto', true or false, got {compile_choice!r}")
         try:
             import torch
         except ImportError as exc:
@@ -55,6 +64,14 @@ class HunyuanTransformersEngine(HunyuanEngine):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
+        cuda = device.startswith("cuda")
+        # The fast path by default on a GPU; on the CPU graphs and compilation gain little and cost start-up
+        # time. "auto" compiles only the graphs loop: generate() compiled with CUDA graphs ("reduce-overhead")
+        # failed on the H200 (torch 2.11, transformers 5.17: a graph output overwritten by the next step),
+        # and "static" compiles itself.
+        self.cache = ("graphs" if cuda else "dynamic") if self.settings.cache == "auto" else self.settings.cache
+        compile_on = switch[compile_choice.lower() if isinstance(compile_choice, str) else compile_choice]
+        self.compile = (cuda and self.cache == "graphs") if compile_on is None else compile_on
         dtype = self.settings.dtype
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
@@ -79,7 +96,7 @@ class HunyuanTransformersEngine(HunyuanEngine):
             if self._model is not None:
                 return
             self._load()
-        if self._decoder is not None and self.settings.compile:  # compile the prefill now, not on the first video
+        if self._decoder is not None and self.compile:  # compile the prefill now, not on the first video
             s = self.settings
             low, high = self._decoder.pixel_limits()  # the processor's own limits may be narrower
             low, high = max(s.min_pixels, low), min(s.max_pixels, high)
@@ -104,10 +121,10 @@ class HunyuanTransformersEngine(HunyuanEngine):
         processor.tokenizer.padding_side = "left"  # decoder-only batches pad on the left
         model = model.to(self.device).eval()
         model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
-        if s.compile and s.cache != "graphs":
+        if self.compile and self.cache != "graphs":
             model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=False)
-        if s.cache == "graphs":
-            self._decoder = GraphDecoder(model, processor, self.device, self.dtype, self.max_batch, s.compile)
+        if self.cache == "graphs":
+            self._decoder = GraphDecoder(model, processor, self.device, self.dtype, self.max_batch, self.compile)
             with torch.inference_mode():  # capture every batch bucket now, not during the first video
                 self._decoder.warm_up(self.sampling.max_tokens, self.sampling.repetition_penalty)
         self._processor, self._model = processor, model
@@ -142,7 +159,7 @@ class HunyuanTransformersEngine(HunyuanEngine):
                     max_new_tokens=s.max_tokens,
                     do_sample=False,
                     repetition_penalty=s.repetition_penalty,
-                    cache_implementation="static" if self.settings.cache == "static" else None,
+                    cache_implementation="static" if self.cache == "static" else None,
                 )
             new = output[:, inputs["input_ids"].shape[1] :]
             eos = self._model.generation_config.eos_token_id
