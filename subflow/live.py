@@ -53,7 +53,10 @@ def live_options(spec: str, live: LiveConfig) -> dict[str, str]:
 
     FFmpeg's own socket timeout is the generous connect bound: it also covers
     the handshake. A stall during reading is caught sooner, by the read timeout
-    that :class:`LiveSource` gives PyAV (``live.timeout``).
+    that :class:`LiveSource` gives PyAV (``live.timeout``). No
+    ``fflags=nobuffer``: it throws away the packets read while probing the
+    stream, the first keyframe among them, so decoding began a whole GOP late
+    and a subtitle on screen at the join was lost.
     """
     scheme = spec.partition("://")[0].lower()
     timeout_us = str(int(max(live.connect_timeout, live.timeout) * 1e6))
@@ -61,7 +64,6 @@ def live_options(spec: str, live: LiveConfig) -> dict[str, str]:
         return {
             "rtsp_transport": live.transport,
             "timeout": timeout_us,
-            "fflags": "nobuffer",
             "analyzeduration": "500000",
             "probesize": "500000",
         }
@@ -73,9 +75,8 @@ def live_options(spec: str, live: LiveConfig) -> dict[str, str]:
             "reconnect_delay_max": str(int(max(1, live.backoff_max))),
             "rw_timeout": timeout_us,
             "live_start_index": "-1",
-            "fflags": "nobuffer",
         }
-    return {"fflags": "nobuffer"} if is_network(spec) else {}
+    return {}
 
 
 @dataclasses.dataclass

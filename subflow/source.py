@@ -33,6 +33,8 @@ _I420 = {"yuv420p", "yuvj420p"}
 _SKIP = {"bidir": "BIDIR", "nonref": "NONREF"}
 # Give up on a file after this many unreadable packets in a row.
 _MAX_CONSECUTIVE_ERRORS = 50
+# Leading frames without a timestamp held back until a timed frame says where they belong.
+_MAX_UNTIMED = 8
 
 
 class SourceError(RuntimeError):
@@ -166,16 +168,32 @@ class VideoSource:
         """Decode every frame; unreadable packets are counted, logged and skipped."""
         index = 0
         time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
-        last_time = -1.0
+        step = 1.0 / self.fps
+        last_time: float | None = None
+        untimed: list[av.VideoFrame] = []  # leading frames without a timestamp, until one has it
         for image in self._decoded():
             if image.pts is not None:
                 t = float(image.pts * time_base) - self.start_offset
-            else:  # no timestamp (seen at the start of some live streams): continue from the last one
-                t = last_time + 1.0 / self.fps
-            if t <= last_time:  # out of order or duplicate pts after corruption: keep time monotonic
+            elif last_time is not None:  # a gap in the timestamps: continue from the last one
+                t = last_time + step
+            elif len(untimed) < _MAX_UNTIMED:
+                # Seen at the start of RTSP streams: the first frame comes before the first
+                # timestamp. It is placed one frame before the next timed one, not at a guess.
+                untimed.append(image)
+                continue
+            else:
+                t = 0.0
+            for k, early in enumerate(untimed):
+                yield Frame(index=index, time=t - (len(untimed) - k) * step, wall=time.time(), image=early)
+                index += 1
+            untimed.clear()
+            if last_time is not None and t <= last_time:  # out of order or duplicate pts after corruption
                 t = last_time + 1e-6
             last_time = t
             yield Frame(index=index, time=t, wall=time.time(), image=image)
+            index += 1
+        for k, early in enumerate(untimed):  # a tiny input whose frames all lack timestamps
+            yield Frame(index=index, time=k * step, wall=time.time(), image=early)
             index += 1
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
