@@ -8,10 +8,12 @@ bottom band, with gaps between them so faults can be placed between cues.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import av
 import numpy as np
+import srt
 from PIL import Image, ImageDraw, ImageFont
 
 TEXTS = (
@@ -44,7 +46,8 @@ def timeline(texts: tuple[str, ...] = TEXTS, lead: float = 2.5, show: float = 2.
 
 
 def make_clip(path: Path, cues: list[GroundTruth], *, fps: int = 24, size: tuple[int, int] = (640, 360), tail: float = 1.0) -> Path:
-    """Encode the clip; keyframes every half second so RTSP joins and seeks land close to where asked."""
+    """Encode the clip, with its ground truth as an SRT beside it; keyframes every half second so RTSP
+    joins and seeks land close to where asked."""
     width, height = size
     duration = cues[-1].end + tail
     font = ImageFont.load_default(size=28)
@@ -71,4 +74,6 @@ def make_clip(path: Path, cues: list[GroundTruth], *, fps: int = 24, size: tuple
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+    subtitles = [srt.Subtitle(i + 1, timedelta(seconds=c.start), timedelta(seconds=c.end), c.text) for i, c in enumerate(cues)]
+    path.with_suffix(".srt").write_text(srt.compose(subtitles))
     return path
