@@ -70,9 +70,13 @@ class BandBlank:
 
 @dataclass
 class Tick:
-    """A frame went by: later stages may hand on work that finished meanwhile (live latency)."""
+    """A frame went by: later stages may hand on work that finished meanwhile (live latency).
+
+    ``flush``: no frame will come for a while (the stream dropped): hand on everything, waiting
+    for work still under way, so the end of what was on screen goes out now."""
 
     time: float
+    flush: bool = False
 
 
 Event = SegmentOpened | Shot | SegmentClosed | BandBlank | Tick
@@ -146,6 +150,20 @@ class Detector:
         if self._segment is not None and self._last is not None:
             end = self._last.frame.time + self._frame_gap
             yield from self._close(end, self._last.frame.wall)
+
+    def interrupt(self, end: float, wall: float) -> Iterator[Event]:
+        """The stream broke off (a live source reconnects): settle the frames seen, end what was
+        on screen at ``end`` and report the band blank, instead of holding a cue open through the
+        outage. Frames after the break start afresh."""
+        while self._window:
+            yield from self._judge()
+            self._last = self._window.popleft()
+        if self._segment is not None:
+            yield from self._close(end, wall)
+        if not self._blank_reported:
+            self._blank_reported = True
+            yield BandBlank(self.band, end, wall)
+        self._just_closed = None
 
     def _judge(self) -> Iterator[Event]:
         """Decide about the oldest frame of the window, using the frames after it."""

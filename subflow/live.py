@@ -33,7 +33,7 @@ from typing import Any
 import av
 
 from .config import LiveConfig, SourceConfig
-from .source import Frame, SourceError, VideoSource
+from .source import Frame, SourceError, StreamBreak, VideoSource
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,9 @@ class LiveSource:
             raise self._fatal
         return ready
 
-    def frames(self) -> Iterator[Frame]:
-        """Frames in session order until :meth:`close` or the end of a file."""
+    def frames(self) -> Iterator[Frame | StreamBreak]:
+        """Frames in session order until :meth:`close` or the end of a file, with a
+        :class:`StreamBreak` where a network stream dropped (its subtitles end there)."""
         self.wait_ready()
         while True:
             with self._cond:
@@ -243,6 +244,8 @@ class LiveSource:
                 self.stats.last_error = reason
             finally:
                 self.stats.source_errors += source.errors
+            if got_frames and self.network and not self._stop.is_set():
+                self._push(StreamBreak(self._media_end + 1.0 / self.fps, time.time()))
             if self._stop.is_set() or not self.network:
                 break
             attempt = 0 if got_frames else attempt
@@ -297,7 +300,7 @@ class LiveSource:
             yield dataclasses.replace(frame, index=self._next_index, time=media)
             self._next_index += 1
 
-    def _push(self, frame: Frame) -> None:
+    def _push(self, frame: Frame | StreamBreak) -> None:
         """Queue a frame. A stream drops its stale frames; a file waits for room (nothing is late in a file)."""
         live = self.network or self.realtime
         with self._cond:
@@ -305,7 +308,7 @@ class LiveSource:
                 while len(self._queue) >= self.live.queue and not self._done:
                     self._cond.wait()
             self._queue.append(frame)
-            self.stats.frames_in += 1
+            self.stats.frames_in += isinstance(frame, Frame)
             while len(self._queue) > self.live.queue or (live and frame.time - self._queue[0].time > self.live.max_lag):
                 self._queue.popleft()
                 self.stats.frames_dropped += 1

@@ -22,7 +22,7 @@ from .merger import Merger
 from .recognizer import Recognizer, run_on_engine_loop
 from .records import Cue, CueUpdate
 from .region import Band, auto_bands, parse_bands
-from .source import Frame, VideoSource
+from .source import Frame, StreamBreak, VideoSource
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,11 @@ class Pipeline:
         every = max(1, self.config.detector.sample_every)
         last_report = time.perf_counter()
         for frame in self._timed(source.frames()):
+            if isinstance(frame, StreamBreak):  # a live stream dropped: what was on screen ends now
+                for detector in detectors:
+                    yield from detector.interrupt(frame.time, frame.wall)
+                yield Tick(frame.time, flush=True)
+                continue
             stats.frames += 1
             stats.position = frame.time
             if frame.index % every == 0:
@@ -141,7 +146,7 @@ class Pipeline:
         if self.on_progress is not None:
             self.on_progress(stats)
 
-    def _timed(self, iterator: Iterator[Frame]) -> Iterator[Frame]:
+    def _timed(self, iterator: Iterator[Frame | StreamBreak]) -> Iterator[Frame | StreamBreak]:
         """Yield the source's frames, adding the time spent decoding each to ``stats.decode``."""
         iterator = iter(iterator)
         while True:

@@ -95,7 +95,7 @@ class Recognizer:
             if isinstance(event, Tick):
                 # No new event may come for a while (a subtitle staying on screen): hand on
                 # the reads that are done now, not when the next event arrives.
-                while pending and (pending[0][1] is None or pending[0][1].done()):
+                while pending and (event.flush or pending[0][1] is None or pending[0][1].done()):
                     yield self._finish(*pending.popleft())
                 continue
             if isinstance(event, Shot):

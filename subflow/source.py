@@ -51,6 +51,14 @@ class Frame:
     image: av.VideoFrame
 
 
+@dataclass
+class StreamBreak:
+    """A live source lost its stream after the frame at ``time``: what was on screen ends there."""
+
+    time: float  # session time just after the last frame received
+    wall: float
+
+
 def luma_rows(image: av.VideoFrame, y0: int, y1: int, x0: int = 0, x1: int | None = None, step: int = 1) -> np.ndarray:
     """The 8-bit luma of rows ``y0:y1`` (and columns ``x0:x1``), every ``step``-th pixel.
 

@@ -117,3 +117,16 @@ def test_sampling_every_nth_frame_snaps_to_sampled_frames():
     events = run(frame_list)
     (start, end), = spans(events)
     assert 10 <= start < 10 + every and 40 <= end < 40 + every
+
+
+def test_a_stream_break_ends_what_is_on_screen_there_and_the_next_frames_start_afresh():
+    band = parse_bands("bottom", WIDTH, HEIGHT, RegionConfig())[0]
+    detector = Detector(band, DetectorConfig())
+    before = list(frames(20, [Shown(5, 20, ("On screen when the stream dropped",))]))
+    events = [event for frame in before for event in detector.push(frame)]
+    events += list(detector.interrupt(20 / FPS, 20.0))  # the stream broke off after frame 19
+    after = [f for f in frames(40, [Shown(0, 40, ("On screen when the stream dropped",))])][25:]
+    events += [event for frame in after for event in detector.push(frame)] + list(detector.finish())
+    assert spans(events) == [(5, 20), (25, 40)]
+    blanks = [round(e.time * FPS) for e in events if isinstance(e, BandBlank)]
+    assert 20 in blanks  # the band goes blank at the break, so the cue is final at once

@@ -28,6 +28,7 @@ from websockets.exceptions import InvalidStatus
 from subflow.client import CaptionClient
 from subflow.config import LiveConfig
 from subflow.live import LiveSource
+from subflow.source import StreamBreak
 
 pytestmark = [needs_rtsp, pytest.mark.live, pytest.mark.timeout(120)]
 
@@ -39,8 +40,11 @@ def test_refused_connection_backs_off_then_connects_with_a_monotonic_clock(rtsp_
     try:
         time.sleep(1.2)  # nothing listens yet: refused, again and again, with growing then capped delays
         rtsp_server.start()
-        frames = []
+        frames, breaks = [], []
         for frame in source.frames():
+            if isinstance(frame, StreamBreak):  # where the stream dropped, between the two connections
+                breaks.append((len(frames), frame.time))
+                continue
             frames.append(frame)
             if len(frames) == 30:
                 rtsp_server.kill()  # a crash mid-stream, then the server comes back
@@ -59,6 +63,9 @@ def test_refused_connection_backs_off_then_connects_with_a_monotonic_clock(rtsp_
     # early, it was dropped as stale), and no frame of either connection is lost
     assert all(b - a < 0.1 for a, b in zip(times[:25], times[1:25]))
     assert source.stats.frames_dropped == 0
+    assert len(breaks) == 1  # one drop, after the frames already queued when the server died
+    at, when = breaks[0]
+    assert at >= 30 and frames[at - 1].time < when < frames[at].time
     assert [f.index for f in frames] == sorted({f.index for f in frames})
     assert source.stats.reconnects == 1
 
