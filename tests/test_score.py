@@ -202,7 +202,7 @@ def test_jsonl_reader(tmp_path):
         st.tuples(
             st.integers(0, 10_000_000),  # start in ms
             st.integers(10, 20_000),  # duration in ms
-            st.lists(st.text(st.sampled_from("{}\\<>&;N -") | st.characters(), max_size=20), min_size=1, max_size=3),
+            st.lists(st.text(st.sampled_from("{}\\<>&;N -") | st.characters(codec="utf-8"), max_size=20), min_size=1, max_size=3),
             st.booleans(),
         ),
         max_size=6,

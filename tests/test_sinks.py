@@ -26,10 +26,10 @@ def visible(lines: list[str]) -> list[str]:
     return [p for p in parts if p]
 
 
-# Any unicode text, plus lines that look like SRT indexes and timestamps (the
-# parts of SRT syntax that could appear inside a cue).
+# Any text UTF-8 can hold (OCR answers are decoded text, never lone surrogates), plus lines that
+# look like SRT indexes and timestamps (the parts of SRT syntax that could appear inside a cue).
 line_text = (
-    st.text(st.sampled_from("0123456789:,.-> \n\r") | st.characters(), max_size=30)
+    st.text(st.sampled_from("0123456789:,.-> \n\r") | st.characters(codec="utf-8"), max_size=30)
     | st.from_regex(r"-?[0-9]{1,3}\.?", fullmatch=True)
     | st.from_regex(r"[0-9]{1,2}:[0-9]{2}:[0-9]{2}([,.][0-9]{3})?( --> [0-9:,]+)?( PM)?", fullmatch=True)
 )
