@@ -151,19 +151,14 @@ class Detector:
             end = self._last.frame.time + self._frame_gap
             yield from self._close(end, self._last.frame.wall)
 
-    def interrupt(self, end: float, wall: float) -> Iterator[Event]:
-        """The stream broke off (a live source reconnects): settle the frames seen, end what was
-        on screen at ``end`` and report the band blank, instead of holding a cue open through the
-        outage. Frames after the break start afresh."""
-        while self._window:
-            yield from self._judge()
-            self._last = self._window.popleft()
-        if self._segment is not None:
-            yield from self._close(end, wall)
-        if not self._blank_reported:
+    def interrupt(self) -> Iterator[Event]:
+        """The stream broke off (a live source reconnects): end what was on screen after the last
+        frame, as at the end of input, and report the band blank, instead of holding a cue open
+        through the outage. Frames after the break start afresh."""
+        yield from self.finish()
+        if not self._blank_reported and self._last is not None:
             self._blank_reported = True
-            yield BandBlank(self.band, end, wall)
-        self._just_closed = None
+            yield BandBlank(self.band, self._last.frame.time + self._frame_gap, self._last.frame.wall)
 
     def _judge(self) -> Iterator[Event]:
         """Decide about the oldest frame of the window, using the frames after it."""

@@ -245,7 +245,7 @@ class LiveSource:
             finally:
                 self.stats.source_errors += source.errors
             if got_frames and self.network and not self._stop.is_set():
-                self._push(StreamBreak(self._media_end + 1.0 / self.fps, time.time()))
+                self._push(StreamBreak(self._media_end + 1.0 / self.fps))
             if self._stop.is_set() or not self.network:
                 break
             attempt = 0 if got_frames else attempt
@@ -308,7 +308,8 @@ class LiveSource:
                 while len(self._queue) >= self.live.queue and not self._done:
                     self._cond.wait()
             self._queue.append(frame)
-            self.stats.frames_in += isinstance(frame, Frame)
+            if isinstance(frame, Frame):
+                self.stats.frames_in += 1
             while len(self._queue) > self.live.queue or (live and frame.time - self._queue[0].time > self.live.max_lag):
                 self._queue.popleft()
                 self.stats.frames_dropped += 1

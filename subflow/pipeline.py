@@ -127,7 +127,7 @@ class Pipeline:
         for frame in self._timed(source.frames()):
             if isinstance(frame, StreamBreak):  # a live stream dropped: what was on screen ends now
                 for detector in detectors:
-                    yield from detector.interrupt(frame.time, frame.wall)
+                    yield from detector.interrupt()
                 yield Tick(frame.time, flush=True)
                 continue
             stats.frames += 1

@@ -53,10 +53,9 @@ class Frame:
 
 @dataclass
 class StreamBreak:
-    """A live source lost its stream after the frame at ``time``: what was on screen ends there."""
+    """A live source lost its stream here: what was on screen ends after the last frame received."""
 
     time: float  # session time just after the last frame received
-    wall: float
 
 
 def luma_rows(image: av.VideoFrame, y0: int, y1: int, x0: int = 0, x1: int | None = None, step: int = 1) -> np.ndarray:
@@ -174,7 +173,11 @@ class VideoSource:
 
     def frames(self) -> Iterator[Frame]:
         """Decode every frame; unreadable packets are counted, logged and skipped."""
-        index = 0
+        for index, (image, t) in enumerate(self._timed()):
+            yield Frame(index=index, time=t, wall=time.time(), image=image)
+
+    def _timed(self) -> Iterator[tuple[av.VideoFrame, float]]:
+        """Decoded pictures with their times: pts minus the container start, kept monotonic."""
         time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
         step = 1.0 / self.fps
         last_time: float | None = None
@@ -191,18 +194,12 @@ class VideoSource:
                 continue
             else:
                 t = 0.0
-            for k, early in enumerate(untimed):
-                yield Frame(index=index, time=t - (len(untimed) - k) * step, wall=time.time(), image=early)
-                index += 1
-            untimed.clear()
+            yield from _placed_before(untimed, t, step)
             if last_time is not None and t <= last_time:  # out of order or duplicate pts after corruption
                 t = last_time + 1e-6
             last_time = t
-            yield Frame(index=index, time=t, wall=time.time(), image=image)
-            index += 1
-        for k, early in enumerate(untimed):  # a tiny input whose frames all lack timestamps
-            yield Frame(index=index, time=k * step, wall=time.time(), image=early)
-            index += 1
+            yield image, t
+        yield from _placed_before(untimed, len(untimed) * step, step)  # a tiny input without any timestamp
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         consecutive = 0
@@ -257,6 +254,13 @@ class VideoSource:
 def open_source(spec: str | Path, config: SourceConfig | None = None) -> VideoSource:
     """Open a file or URL; raises :class:`SourceError` with a one-line reason."""
     return VideoSource(spec, config)
+
+
+def _placed_before(untimed: list[av.VideoFrame], t: float, step: float) -> Iterator[tuple[av.VideoFrame, float]]:
+    """The held untimed frames, one ``step`` apart, ending one step before ``t``; the list is emptied."""
+    for k, image in enumerate(untimed):
+        yield image, t - (len(untimed) - k) * step
+    untimed.clear()
 
 
 def _reason(exc: Exception) -> str:

@@ -124,7 +124,7 @@ def test_a_stream_break_ends_what_is_on_screen_there_and_the_next_frames_start_a
     detector = Detector(band, DetectorConfig())
     before = list(frames(20, [Shown(5, 20, ("On screen when the stream dropped",))]))
     events = [event for frame in before for event in detector.push(frame)]
-    events += list(detector.interrupt(20 / FPS, 20.0))  # the stream broke off after frame 19
+    events += list(detector.interrupt())  # the stream broke off after frame 19
     after = [f for f in frames(40, [Shown(0, 40, ("On screen when the stream dropped",))])][25:]
     events += [event for frame in after for event in detector.push(frame)] + list(detector.finish())
     assert spans(events) == [(5, 20), (25, 40)]
