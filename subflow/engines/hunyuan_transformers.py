@@ -25,6 +25,7 @@ import numpy as np
 from .base import EngineError
 from ..records import Task
 from .hunyuan_common import Answer, HunyuanEngine, HunyuanOptions, chat_messages, grid_size
+from .hunyuan_kernels import fp8_linear, fused_rows, quantize_rows
 
 
 @dataclass
@@ -38,6 +39,9 @@ class TransformersOptions(HunyuanOptions):
     # torch.compile the model ("graphs": prefill and decode step); "auto" = on for "graphs" on cuda.
     # The first compilation takes ~2 min when the engine loads; inductor caches it on disk.
     compile: str | bool = "auto"
+    # ViT linears as FP8 matmuls ("graphs" only; GPUs with FP8 tensor cores: Hopper, Ada): faster, slightly
+    # different answers (per-row activation and per-channel weight scales; docs/hunyuan.md has the figures).
+    fp8: bool = False
 
 
 class HunyuanTransformersEngine(HunyuanEngine):
@@ -72,6 +76,9 @@ class HunyuanTransformersEngine(HunyuanEngine):
         self.cache = ("graphs" if cuda else "dynamic") if self.settings.cache == "auto" else self.settings.cache
         compile_on = switch[compile_choice.lower() if isinstance(compile_choice, str) else compile_choice]
         self.compile = (cuda and self.cache == "graphs") if compile_on is None else compile_on
+        if self.settings.fp8 and self.cache != "graphs":
+            raise EngineError(f"engine {self.name!r}: fp8 needs cache = 'graphs' (the engine's own ViT path), "
+                              f"not {self.cache!r}")
         dtype = self.settings.dtype
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
@@ -124,7 +131,8 @@ class HunyuanTransformersEngine(HunyuanEngine):
         if self.compile and self.cache != "graphs":
             model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=False)
         if self.cache == "graphs":
-            self._decoder = GraphDecoder(model, processor, self.device, self.dtype, self.max_batch, self.compile)
+            self._decoder = GraphDecoder(model, processor, self.device, self.dtype, self.max_batch, self.compile,
+                                         self.settings.fp8)
             with torch.inference_mode():  # capture every batch bucket now, not during the first video
                 self._decoder.warm_up(self.sampling.max_tokens, self.sampling.repetition_penalty)
         self._processor, self._model = processor, model
@@ -215,7 +223,8 @@ class GraphDecoder:
     runs at whatever size the crops have. Decoding attends over the whole
     capacity with a mask, so the graph's buffers are whole, contiguous rows.
     The ViT runs over all crops of a batch at once (:meth:`vision_features`:
-    packed attention, fused QKV projection, position grids cached per size).
+    packed attention, fused QKV projection, position grids cached per size,
+    each residual add fused with the LayerNorm after it).
     The prompt (token ids, 4-axis XD-RoPE positions) is built once per crop
     size without calling the processor. Without CUDA the same loop runs
     eagerly (no graphs).
@@ -224,7 +233,8 @@ class GraphDecoder:
     CAPACITY_STEP = 512
     CUDNN_FROM = 8
 
-    def __init__(self, model: Any, processor: Any, device: str, dtype: Any, max_batch: int, use_compile: bool = False) -> None:
+    def __init__(self, model: Any, processor: Any, device: str, dtype: Any, max_batch: int, use_compile: bool = False,
+                 fp8: bool = False) -> None:
         import torch
 
         self.torch = torch
@@ -295,6 +305,18 @@ class GraphDecoder:
         # The ViT stays eager: its time is in large matmuls and attention, and compiling its blocks
         # measured no faster at batch 64 and 3 ms slower at batch 1 (docs/hunyuan.md).
         self.compiled = use_compile
+        # The FP8 path fuses GELU with the quantisation of its output, so it needs to know which GELU the
+        # model uses; another activation runs as is, then is quantised.
+        self.vit_gelu = {"gelu": "erf", "gelu_pytorch_tanh": "tanh"}.get(getattr(self.vision.config, "hidden_act", ""))
+        # FP8 ViT: each linear's weight quantised once here (the bf16 weights stay for the model's own
+        # forward); activations are quantised per row by the fused step that produces them.
+        self.vit_fp8: list = []
+        if fp8:
+            if not hasattr(torch, "float8_e4m3fn") or not hasattr(torch, "_scaled_mm"):
+                raise EngineError(f"fp8 needs a PyTorch with float8 matmuls (this is {torch.__version__})")
+            for layer_weights in self.vit_weights:
+                qkv_w, o_w, fc1_w, fc2_w = (layer_weights[i] for i in (2, 4, 8, 10))
+                self.vit_fp8.append(tuple(quantize_rows(w, scale_row=True) for w in (qkv_w, o_w, fc1_w, fc2_w)))
         self._prefill = torch.compile(self.layers_forward, dynamic=True) if use_compile else self.layers_forward
         self._decode = torch.compile(self.decode_step, dynamic=True) if use_compile else self.decode_step
 
@@ -400,14 +422,18 @@ class GraphDecoder:
         torch = self.torch
         embed = self.vision.embeddings.patch_embedding
         x = torch.nn.functional.linear(pixels, embed.weight.flatten(1), embed.bias)
-        x = x + torch.cat([self.position(h, w).expand(n, -1, -1).flatten(0, 1) for n, h, w in runs])
+        positions = torch.cat([self.position(h, w).expand(n, -1, -1).flatten(0, 1) for n, h, w in runs])
         layout: Any = [(n, h * w) for n, h, w in runs]
         if self.varlen is not None and len(runs) > 1:
             lengths = torch.tensor([h * w for n, h, w in runs for _ in range(n)], dtype=torch.int32)
             starts = torch.nn.functional.pad(lengths.cumsum(0, dtype=torch.int32), (1, 0))
             layout = (starts.to(self.device, non_blocking=True), max(h * w for _, h, w in runs))
-        for weights in self.vit_weights:
-            x = self.vit_block(x, weights, layout)
+        blocks = self.vit_weights
+        x, h = self.vit_rows(x, positions, blocks[0][:2])  # position embeddings, the first block's LayerNorm
+        for i, weights in enumerate(blocks):
+            # each block ends with the next one's LayerNorm, fused with its residual add
+            x, h = self.vit_block(x, h, weights, layout, self.vit_fp8[i] if self.vit_fp8 else None,
+                                  blocks[i + 1][:2] if i + 1 < len(blocks) else None)
         out, start = [], 0
         for n, h, w in runs:
             merged = self.vision.patch_merger(x[start : start + n * h * w].view(n, h * w, -1), size=(h, w))
@@ -415,17 +441,48 @@ class GraphDecoder:
             start += n * h * w
         return torch.cat(out)
 
-    def vit_block(self, x: Any, weights: tuple, layout: Any) -> Any:
-        """One ViT block on the patches of all images (rows of ``x``).
+    def vit_block(self, x: Any, h: Any, weights: tuple, layout: Any, fp8: tuple | None,
+                  next_norm: tuple | None) -> tuple[Any, Any]:
+        """One ViT block on the patches of all images (rows of ``x``; ``h``: their first LayerNorm).
 
-        ``layout``: (images, patches each) per run of equal shapes, or packed-attention
-        offsets and the longest image (``(starts, longest)``, several sizes on CUDA).
+        Returns the block's output and, when ``next_norm`` (weight, bias) is given,
+        the next block's LayerNorm of it. ``layout``: (images, patches each) per run
+        of equal shapes, or packed-attention offsets and the longest image
+        (``(starts, longest)``, several sizes on CUDA). ``fp8``: the block's
+        quantised weights (QKV, output, fc1, fc2), to run its linears in FP8.
         """
+        _, _, qkv_w, qkv_b, o_w, o_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b = weights
+        q8 = fp8 or (None,) * 4
+        a = self.vit_attention(self.vit_linear(h, qkv_w, qkv_b, q8[0]), layout)
+        a = a.reshape(-1, self.vit_heads * self.vit_head_dim)
+        if fp8:
+            a = fused_rows(a, fp8=True)[1]
+        x, h = self.vit_rows(x, self.vit_linear(a, o_w, o_b, q8[1]), (ln2_w, ln2_b))
+        f = self.vit_linear(h, fc1_w, fc1_b, q8[2])
+        if fp8 is None:
+            f = self.vit_act(f)  # PyTorch's own GELU kernel: a fused one measured 2x slower at this width
+        elif self.vit_gelu is not None:
+            f = fused_rows(f, gelu=self.vit_gelu, fp8=True)[1]
+        else:
+            f = fused_rows(self.vit_act(f), fp8=True)[1]
+        return self.vit_rows(x, self.vit_linear(f, fc2_w, fc2_b, q8[3]), next_norm)
+
+    def vit_rows(self, x: Any, add: Any, norm: tuple | None) -> tuple[Any, Any]:
+        """``x + add`` and its LayerNorm (quantised for the FP8 path), in one pass over the rows."""
+        layer_norm = None if norm is None else (*norm, self.vit_eps)
+        return fused_rows(x, add, layer_norm, fp8=bool(self.vit_fp8) and norm is not None)
+
+    def vit_linear(self, x: Any, weight: Any, bias: Any, quantised: tuple | None) -> Any:
+        """A ViT linear layer: bf16, or FP8 when its weight was quantised (``x`` is then quantised rows)."""
+        if quantised is None:
+            return self.torch.nn.functional.linear(x, weight, bias)
+        return fp8_linear(x, quantised, bias, self.dtype)
+
+    def vit_attention(self, qkv: Any, layout: Any) -> Any:
+        """Multi-head self-attention of each image's patches, from the fused QKV projection's rows."""
         torch = self.torch
-        ln1_w, ln1_b, qkv_w, qkv_b, o_w, o_b, ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b = weights
-        linear, heads, dim = torch.nn.functional.linear, self.vit_heads, self.vit_head_dim
-        h = torch.nn.functional.layer_norm(x, x.shape[-1:], ln1_w, ln1_b, self.vit_eps)
-        q, k, v = linear(h, qkv_w, qkv_b).view(-1, 3, heads, dim).unbind(1)
+        heads, dim = self.vit_heads, self.vit_head_dim
+        q, k, v = qkv.view(-1, 3, heads, dim).unbind(1)
         if isinstance(layout, tuple):
             starts, longest = layout
             a = self.varlen(q, k, v, starts, starts, longest, longest)
@@ -438,9 +495,7 @@ class GraphDecoder:
                 parts.append(out.transpose(1, 2).reshape(n * length, heads, dim))
                 start += n * length
             a = parts[0] if len(parts) == 1 else torch.cat(parts)
-        x = x + linear(a.reshape(-1, heads * dim), o_w, o_b)
-        h = torch.nn.functional.layer_norm(x, x.shape[-1:], ln2_w, ln2_b, self.vit_eps)
-        return x + linear(self.vit_act(linear(h, fc1_w, fc1_b)), fc2_w, fc2_b)
+        return a
 
     # ------------------------------------------------------------ buffers and graphs
 

