@@ -13,7 +13,7 @@ dynamic KV cache), ``static`` (static KV cache, which transformers compiles
 and replays as CUDA graphs) or ``graphs`` (the engine's own loop: fixed KV
 buffers, decode steps replayed as CUDA graphs captured per batch bucket);
 ``-compile`` adds torch.compile (``graphs-compile`` is the engine's default
-on CUDA). For ``graphs`` it also times a batch of mixed crop sizes (what the pipeline
+on CUDA), ``-fp8`` the engine's FP8 ViT (``graphs-compile-fp8``). For ``graphs`` it also times a batch of mixed crop sizes (what the pipeline
 sends) and checks its answers against plain ``generate`` one crop at a time.
 Rerun (on a GPU machine with torch and transformers >= 5.13)::
 
@@ -120,9 +120,9 @@ def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batche
 
 
 def variant_options(variant: str) -> dict:
-    """``dynamic``, ``static``, ``graphs``; ``-compile`` appended adds compile=True."""
-    cache, _, extra = variant.partition("-")
-    return {"cache": cache, "compile": extra == "compile"}
+    """``dynamic``, ``static``, ``graphs``; ``-compile`` appended adds compile=True, ``-fp8`` the FP8 ViT."""
+    cache, *extras = variant.split("-")
+    return {"cache": cache, "compile": "compile" in extras, "fp8": "fp8" in extras}
 
 
 def phases(engine, strips: list[np.ndarray], batches: list[int], prompt: str) -> dict:
@@ -152,6 +152,15 @@ def vit_grouped(engine, strips: list[np.ndarray]) -> dict:
         with torch.inference_mode():
             vit()
             out[n] = round(1000 * timed(vit, 5) / n, 2)
+    if decoder.vit_fp8:  # how far the FP8 ViT's features are from the bf16 path's, same weights
+        quantised = decoder.vit_fp8
+        with torch.inference_mode():
+            pixels = decoder.pixels(strips[:8])
+            ours = decoder.vision_features(*pixels).float()
+            decoder.vit_fp8 = []
+            theirs = decoder.vision_features(*pixels).float()
+            decoder.vit_fp8 = quantised
+        out["fp8_rel_err_vs_bf16"] = round(float((ours - theirs).norm() / theirs.norm()), 5)
     print(f"  ViT + patchify, ms per strip: {out}", flush=True)
     return out
 
@@ -251,6 +260,11 @@ def run_extract(checkpoint: Path, video: str, cache: str, tokens: int, overrides
     return result, engine
 
 
+def save(report: dict, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, indent=2))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="HunyuanOCR transformers-engine GPU benchmark (random weights)")
     parser.add_argument("--out", default="bench-out/gpu_hunyuan.json")
@@ -301,6 +315,7 @@ def main() -> int:
         except Exception as exc:  # keep the other variants' figures
             report["variants"].append({"variant": variant, "error": f"{type(exc).__name__}: {exc}"[:2000]})
             print(f"  {variant}: FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
+        save(report, args.out)  # what was measured survives a later crash or time limit
     if args.extract:
         report["extract"] = []
         engine = None
@@ -312,8 +327,7 @@ def main() -> int:
                 row = {"overrides": overrides, "error": f"{type(exc).__name__}: {exc}"[:2000]}
                 print(f"extract FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
             report["extract"].append(row)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
+    save(report, args.out)
     print("\nvariant   batch   ms/call   ms/strip   strips/s")
     for v in report["variants"]:
         for batch, row in v.get("batches", {}).items():

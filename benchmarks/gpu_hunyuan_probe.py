@@ -7,6 +7,9 @@ The measurements behind the engine's ViT and prefill choices (docs/hunyuan.md):
   backend on contiguous (B, H, L, D) inputs and on the strided views a fused QKV
   projection gives, and PyTorch's packed variable-length flash attention,
 - the ViT's and the LLM prefill's linear layers at batch-64 sizes (TFLOP/s),
+- with ``--sections fp8``: the ViT's linears as FP8 matmuls against bf16 (64 and
+  256 strips), and the engine's fused row steps (residual add, LayerNorm, GELU,
+  FP8 scaling) against the same steps as separate PyTorch operations,
 - the engine's vision path (:meth:`GraphDecoder.vision_features`) against the
   model's own vision forward: relative error, and ms per strip eager, compiled,
   and with each SDPA backend instead of packed attention,
@@ -112,6 +115,72 @@ def linears() -> dict:
     return rows
 
 
+def fp8_kernels() -> dict:
+    """The ViT's linears as FP8 matmuls against bf16 at 64 and 256 strips, and the fused row steps around them.
+
+    ``torch._scaled_mm`` with per-row activation and per-column weight scales,
+    accurate and fast accumulation; the engine's fused row steps
+    (``hunyuan_kernels.fused_rows``, Triton) against the same steps as separate
+    PyTorch operations: time, and agreement (the residual sum must be equal, FP8
+    codes nearly all equal).
+    """
+    import torch
+
+    from subflow.engines.hunyuan_kernels import _fused_rows_torch, fused_rows, quantize_rows
+
+    rows: dict = {}
+    for strips in (64, 256):
+        m = 1440 * strips
+        for name, (k, n) in {"qkv 1152->3456": (1152, 3456), "o 1152->1152": (1152, 1152),
+                             "fc1 1152->4304": (1152, 4304), "fc2 4304->1152": (4304, 1152)}.items():
+            x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+            w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16) / k**0.5
+            b = torch.randn(n, device="cuda", dtype=torch.bfloat16)
+            xq, wq = quantize_rows(x), quantize_rows(w, scale_row=True)
+            flops = 2 * m * k * n
+            ref = torch.nn.functional.linear(x.float(), w.float(), b.float())
+            row: dict = {"bf16_ms": bench_ms(lambda: torch.nn.functional.linear(x, w, b))}
+            for label, fast in (("fp8_ms", False), ("fp8_fast_accum_ms", True)):
+                def mm(fast=fast):
+                    return torch._scaled_mm(xq[0], wq[0].t(), scale_a=xq[1], scale_b=wq[1], bias=b,
+                                            out_dtype=torch.bfloat16, use_fast_accum=fast)
+                row[label] = bench_ms(mm)
+                row[label.replace("_ms", "_rel_err")] = round(rel_error(mm(), ref), 5)
+            row["bf16_rel_err"] = round(rel_error(torch.nn.functional.linear(x, w, b), ref), 5)
+            row = {key: round(v, 4) if isinstance(v, float) else v for key, v in row.items()}
+            row["bf16_tflops"] = round(flops / row["bf16_ms"] / 1e9, 1)
+            row["fp8_tflops"] = round(flops / row["fp8_ms"] / 1e9, 1)
+            rows[f"{strips} strips {name}"] = row
+            print(f"  fp8 {strips} strips {name}: {row}", flush=True)
+            del x, w, xq, wq, ref
+        # the row steps of a block, as the engine runs them (fused) and as separate PyTorch operations
+        x = torch.randn(m, 1152, device="cuda", dtype=torch.bfloat16)
+        y = torch.randn(m, 1152, device="cuda", dtype=torch.bfloat16)
+        f = torch.randn(m, 4304, device="cuda", dtype=torch.bfloat16)
+        norm = (torch.randn(1152, device="cuda", dtype=torch.bfloat16), torch.randn(1152, device="cuda", dtype=torch.bfloat16), 1e-6)
+        steps = {"add+layernorm": (x, y, norm, None, False), "add+layernorm+fp8": (x, y, norm, None, True),
+                 "gelu": (f, None, None, "erf", False), "gelu+fp8": (f, None, None, "erf", True),
+                 "fp8 only (attention output)": (x, None, None, None, True)}
+        for name, args in steps.items():
+            fused_total, fused_out = fused_rows(*args)
+            total, out = _fused_rows_torch(*args)
+            row = {"separate_ms": round(bench_ms(lambda: _fused_rows_torch(*args)), 4),
+                   "fused_ms": round(bench_ms(lambda: fused_rows(*args)), 4),
+                   "total_equal": bool(torch.equal(fused_total, total))}
+            if args[4]:
+                row["fp8_codes_equal"] = round(float((fused_out[0].float() == out[0].float()).float().mean()), 5)
+                row["scales_max_rel_diff"] = float(((fused_out[1] - out[1]).abs() / out[1]).max())
+            else:
+                row["out_rel_err"] = round(rel_error(fused_out, out), 6)
+                row["out_max_abs_diff"] = float((fused_out.float() - out.float()).abs().max())
+            for warps in (4, 8, 16, 32):
+                row[f"fused_ms_{warps}_warps"] = round(bench_ms(lambda: fused_rows(*args, num_warps=warps)), 4)
+            rows[f"{strips} strips rows {name}"] = row
+            print(f"  rows {strips} strips {name}: {row}", flush=True)
+        del x, y, f
+    return rows
+
+
 def vision(engine, strips: list[np.ndarray], crops: list[np.ndarray]) -> dict:
     """The engine's vision path vs the model's own forward; ms per strip with each attention choice."""
     import torch
@@ -192,7 +261,8 @@ def main() -> int:
     parser.add_argument("--checkpoint", default="/tmp/hunyuanocr-random", help="built here if missing")
     parser.add_argument("--batches", default="1,8,32,64,128", help="engine phases at these batch sizes")
     parser.add_argument("--sections", default="kernels,vision,phases,profile",
-                        help="what to run: kernels (matmul, attention, linears), vision, phases, profile")
+                        help="what to run: kernels (matmul, attention, linears), fp8 (FP8 linears and quantisation), "
+                             "vision, phases, profile")
     args = parser.parse_args()
     sections = set(args.sections.split(","))
 
@@ -218,6 +288,12 @@ def main() -> int:
         report["linears"] = linears()
         for name, row in report["linears"].items():
             print(f"  linear {name:30s} {row}", flush=True)
+
+    if "fp8" in sections:
+        report["fp8_kernels"] = fp8_kernels()
+    if not sections & {"vision", "phases", "profile"}:
+        Path(args.out).write_text(json.dumps(report, indent=2))
+        return 0
 
     batches = [int(b) for b in args.batches.split(",")]
     rng = np.random.default_rng(0)
