@@ -310,10 +310,28 @@ class LiveSource:
             self._queue.append(frame)
             if isinstance(frame, Frame):
                 self.stats.frames_in += 1
-            while len(self._queue) > self.live.queue or (live and frame.time - self._queue[0].time > self.live.max_lag):
-                self._queue.popleft()
-                self.stats.frames_dropped += 1
+            self.stats.frames_dropped += drop_stale(self._queue, self.live.queue, self.live.max_lag if live else None)
             self._cond.notify_all()
 
 
-__all__ = ["LiveSource", "LiveStats", "is_network", "live_options"]
+def drop_stale(queue: collections.deque, cap: int, max_lag: float | None) -> int:
+    """Drop the oldest frames while the queue holds more than ``cap`` or spans more than ``max_lag`` seconds.
+
+    A :class:`StreamBreak` is never dropped (it ends the cue that was showing when
+    the stream dropped; lose it and that cue stays open until frames return): it
+    stays at the head, ahead of the frames that survive. Returns how many frames went.
+    """
+    newest = queue[-1].time
+    breaks: list[StreamBreak] = []
+    dropped = 0
+    while len(queue) > cap or (max_lag is not None and newest - queue[0].time > max_lag):
+        old = queue.popleft()
+        if isinstance(old, StreamBreak):
+            breaks.append(old)
+        else:
+            dropped += 1
+    queue.extendleft(reversed(breaks))
+    return dropped
+
+
+__all__ = ["LiveSource", "LiveStats", "drop_stale", "is_network", "live_options"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import collections
 import time
 
 from subflow.config import LiveConfig
-from subflow.live import LiveSource, is_network, live_options
+from subflow.live import LiveSource, drop_stale, is_network, live_options
+from subflow.source import Frame, StreamBreak
 
 
 def test_network_detection_and_options():
@@ -48,3 +50,22 @@ def test_file_without_realtime_drops_nothing_and_ends(live_clip, clip_duration):
     assert count == round(clip_duration * 24) and source.stats.frames_dropped == 0
     assert statuses[-1] == "ended"
     assert source.duration and abs(source.duration - clip_duration) < 0.1
+
+
+def test_stale_frames_go_but_a_stream_break_stays_at_the_head():
+    def frame(t: float) -> Frame:
+        return Frame(index=int(t * 10), time=t, wall=0.0, image=None)  # the queue looks at times only
+
+    # the stream dropped after 1.0 s; the reconnect's first frame comes 3 s later, before the pipeline took
+    # the break: every old frame is stale, the break is not dropped and still comes first
+    queue = collections.deque([frame(0.9), frame(1.0), StreamBreak(1.04), frame(4.0)])
+    assert drop_stale(queue, cap=32, max_lag=0.5) == 2
+    assert [type(item).__name__ for item in queue] == ["StreamBreak", "Frame"] and queue[1].time == 4.0
+    # the cap (a memory bound on frames) keeps the break too, ahead of the newest frames
+    queue = collections.deque([StreamBreak(0.5), *(frame(1 + i / 10) for i in range(5))])
+    assert drop_stale(queue, cap=3, max_lag=None) == 2
+    assert isinstance(queue[0], StreamBreak) and [f.time for f in list(queue)[1:]] == [1.2, 1.3, 1.4]
+    # a file (no lag rule) under its cap keeps everything
+    queue = collections.deque([frame(0.0), frame(10.0)])
+    assert drop_stale(queue, cap=32, max_lag=None) == 0 and len(queue) == 2
+
