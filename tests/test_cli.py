@@ -6,12 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 import srt
 
-from synth import Shown, frames, moving, write_audio_only
+from synth import Shown, frames, moving, write_audio_only, write_video
 
 SHOWN = [Shown(5, 30, ("Hello from subflow",)), Shown(40, 60, ("A second line",))]
 
@@ -24,15 +22,7 @@ def subflow(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
 def clip(tmp_path_factory) -> Path:
     """2.8 s of 720p H.264 with two subtitles over a moving background."""
     path = tmp_path_factory.mktemp("cli") / "clip.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
-        for frame in frames(70, SHOWN, moving):
-            frame.image.pts = None
-            for packet in stream.encode(frame.image):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    write_video(path, frames(70, SHOWN, moving))
     return path
 
 
