@@ -148,7 +148,8 @@ def measure(video: Path, clients: int, engine: str | None, extra: list[str]) -> 
 
     cues = {cid: got["finals"].get(cid) or got["latest"][cid] for cid in got["first_seen"]}
     shift = clock_shift(truth, cues.values())
-    pred = [Cue(index=cid, start=c["start"] + shift, end=max(c["end"], c["start"]) + shift, lines=c["lines"])
+    pred = [Cue(index=cid, start=c["start"] + shift, end=max(c["end"], c["start"]) + shift, lines=c["lines"],
+                region=c.get("region", "bottom"))  # scoring pairs cues within a region: top signs need theirs
             for cid, c in sorted(cues.items())]
     finals = [p for p in pred if p.index in got["finals"]]
     sent = lambda t: got["wall"] + (t - got["position"])  # noqa: E731  wall time the frame at t left the server
