@@ -116,7 +116,7 @@ def with_gop(video: Path, seconds: float, workdir: Path) -> Path:
         rate = vin.average_rate or 25
         vout = out.add_stream("libx264", rate=rate)
         vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
-        vout.time_base = vin.time_base
+        vout.time_base = vout.codec_context.time_base = vin.time_base  # exact pts, also for VFR input
         vout.options = {"g": str(max(1, round(float(rate) * seconds))), "bf": "0", "preset": "veryfast", "crf": "18"}
         for frame in src.decode(vin):
             frame.time_base = vin.time_base
