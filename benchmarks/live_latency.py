@@ -64,6 +64,12 @@ def video_duration(path: Path) -> float:
         return container.duration / av.time_base
 
 
+def start_offset(path: Path) -> float:
+    """The container's start time (seconds): the RTSP server's positions include it, ground truth does not."""
+    with av.open(str(path)) as container:
+        return (container.start_time or 0) / av.time_base
+
+
 async def _collect(live: LiveProcess, rtsp: RtspServer, clients: int, duration: float) -> dict:
     """Connect the clients, start the stream, and record when each cue's messages arrive at client 0."""
     first_seen: dict[int, float] = {}
@@ -152,7 +158,8 @@ def measure(video: Path, clients: int, engine: str | None, extra: list[str]) -> 
                 region=c.get("region", "bottom"))  # scoring pairs cues within a region: top signs need theirs
             for cid, c in sorted(cues.items())]
     finals = [p for p in pred if p.index in got["finals"]]
-    sent = lambda t: got["wall"] + (t - got["position"])  # noqa: E731  wall time the frame at t left the server
+    offset = start_offset(video)
+    sent = lambda t: got["wall"] + (t + offset - got["position"])  # noqa: E731  wall time the frame at t left the server
     first_delays, final_delays = [], []
     for gi, pi in match(truth, pred):
         cue_id = pred[pi].index
