@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
+import numpy as np
+
 from .config import MergerConfig
 from .detector import BandBlank, Event, SegmentClosed, SegmentOpened
 from .records import Box, Cue, CueUpdate, Position
@@ -53,7 +55,7 @@ class _Segment:
     wall: float
     box: Box
     end: float | None = None
-    reads: list[tuple[tuple[str, ...], float]] = field(default_factory=list)  # (lines, confidence)
+    reads: list[tuple[tuple[str, ...], float, np.ndarray | None]] = field(default_factory=list)  # lines, confidence, crop
     continues: bool = False  # the same text as the segment before it (the detector says so)
 
 
@@ -62,9 +64,12 @@ class _OpenCue:
     cue: Cue
     reads: list[tuple[tuple[str, ...], float, float]] = field(default_factory=list)  # lines, confidence, seconds
     revision: int = 0
+    images: dict[tuple[str, ...], tuple[float, np.ndarray]] = field(default_factory=dict)  # lines -> surest crop
 
-    def vote(self, lines: tuple[str, ...], confidence: float, seconds: float) -> None:
+    def vote(self, lines: tuple[str, ...], confidence: float, seconds: float, crop: np.ndarray | None = None) -> None:
         self.reads.append((lines, confidence, seconds))
+        if crop is not None and confidence >= self.images.get(lines, (-1.0, None))[0]:
+            self.images[lines] = (confidence, crop)
 
     def winner(self) -> tuple[str, ...]:
         """The weighted medoid: the read most similar to all reads, each weighted by screen time
@@ -130,7 +135,7 @@ class Merger:
         if not lines:
             return
         first = not segment.reads
-        segment.reads.append((lines, event.recognition.confidence))
+        segment.reads.append((lines, event.recognition.confidence, event.crop))
         if not first:
             return
         # The segment's first read decides whether it continues the open cue or starts a new one.
@@ -152,7 +157,7 @@ class Merger:
             )
             self.next_index += 1
             current = self._open[position] = _OpenCue(cue)
-            current.vote(lines, event.recognition.confidence, 1e-6)  # a winner for partials until the segment closes
+            current.vote(lines, event.recognition.confidence, 1e-6, event.crop)  # a winner for partials until the segment closes
             yield CueUpdate(cue, final=False, revision=current.revision)
 
     def _closed(self, event: SegmentClosed) -> Iterator[CueUpdate]:
@@ -172,8 +177,8 @@ class Merger:
                 cue.wall_end = event.wall
             return
         seconds = (segment.end - segment.start) / len(segment.reads)
-        for lines, confidence in segment.reads:
-            current.vote(lines, confidence, seconds)
+        for lines, confidence, crop in segment.reads:
+            current.vote(lines, confidence, seconds, crop)
         cue.end = segment.end
         cue.wall_end = event.wall
         if cue.box is not None:
@@ -197,6 +202,8 @@ class Merger:
         winner = current.winner()
         cue.lines = list(winner)
         cue.confidence = round(current.confidence(winner), 4)
+        if winner in current.images:
+            cue.image = current.images[winner][1]
         retracted = cue.duration < self.config.min_duration
         yield CueUpdate(cue, final=True, revision=current.revision + 1, meta={"retracted": True} if retracted else {})
 

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -59,12 +59,17 @@ def run_on_engine_loop(coroutine):
 
 @dataclass
 class Read:
-    """The engine's answer for one shot (``recognition`` is None when the shot was not needed)."""
+    """The engine's answer for one shot (``recognition`` is None when the shot was not needed).
+
+    ``crop`` is the RGB image that was read, kept so that a cue can show (or
+    translate) the frame its winning read came from.
+    """
 
     segment: int
     band: Band
     time: float
     recognition: Recognition | None
+    crop: np.ndarray | None = field(default=None, repr=False)
 
 
 class Recognizer:
@@ -99,8 +104,9 @@ class Recognizer:
                     yield self._finish(*pending.popleft())
                 continue
             if isinstance(event, Shot):
-                future = self._submit(event)
-                pending.append((Read(event.segment, event.band, event.frame.time, None), future))
+                crop = rgb_crop(event.frame.image, event.box)
+                future = self._submit(event, crop)
+                pending.append((Read(event.segment, event.band, event.frame.time, None, crop), future))
             else:
                 if isinstance(event, SegmentOpened):
                     self._opened(event)
@@ -119,8 +125,7 @@ class Recognizer:
             self._segment_reads[event.segment] = closed[1]  # the chain's reads, shared
             self._continuations.add(event.segment)
 
-    def _submit(self, shot: Shot) -> Future:
-        crop = rgb_crop(shot.frame.image, shot.box)
+    def _submit(self, shot: Shot, crop: np.ndarray) -> Future:
         earlier = self._segment_reads.setdefault(shot.segment, [])
         chain = shot.segment in self._continuations
         if shot.first and not chain:
@@ -136,6 +141,8 @@ class Recognizer:
             started = time.perf_counter()
             event.recognition = future.result()
             self.wait_seconds += time.perf_counter() - started
+            if event.recognition is None:
+                event.crop = None  # not read: nothing to show for it
         return event
 
     async def _read_if_needed(self, earlier: list[Future], crop: np.ndarray, chain: bool = False) -> Recognition | None:

@@ -7,7 +7,10 @@ first frame of a file is at 0.0 even when its first pts is not zero).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Position = Literal["bottom", "top", "custom"]
 
@@ -70,6 +73,12 @@ class Cue:
     the position (ASS alignment, JSON). ``wall_start``/``wall_end`` are the
     wall-clock times (Unix seconds) at which the frames were decoded; they
     matter for live sources.
+
+    ``translations`` maps a language tag to the cue's text in that language
+    (the timing is the original's, always). ``flags`` are short words saying
+    why a cue deserves a look (e.g. "untranslated"). ``image`` is the RGB crop
+    whose read won the vote: what a translator or a reviewer looks at; it is
+    not part of the JSON shape.
     """
 
     index: int
@@ -81,6 +90,9 @@ class Cue:
     box: Box | None = None
     wall_start: float | None = None
     wall_end: float | None = None
+    translations: dict[str, str] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def text(self) -> str:
@@ -107,6 +119,10 @@ class Cue:
             out["wall_start"] = self.wall_start
         if self.wall_end is not None:
             out["wall_end"] = self.wall_end
+        if self.translations:
+            out["translations"] = dict(self.translations)
+        if self.flags:
+            out["flags"] = list(self.flags)
         return out
 
     def __str__(self) -> str:

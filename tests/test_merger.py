@@ -129,3 +129,22 @@ def test_an_unread_continuation_extends_its_cue_and_an_unread_new_segment_does_n
     assert finals(script.run()) == [(1.0, 4.0, "Same words")]
     script = Script().segment(1.0, 2.0, ("Same words", 0.9), blank_after=False).segment(2.0, 3.5)
     assert finals(script.run()) == [(1.0, 2.0, "Same words")]
+
+
+def test_a_cue_carries_the_crop_its_winning_read_came_from():
+    import numpy as np
+
+    crops = {text: np.full((8, 8, 3), value, np.uint8) for value, text in enumerate(["Hel1o there", "Hello there", "Hello there!"])}
+    script = Script()
+    script.segment(1.0, 2.0, ("Hel1o there", 0.7), blank_after=False)
+    script.segment(2.0, 4.0, ("Hello there", 0.95), ("Hello there", 0.9))
+    for event in script.events:
+        if isinstance(event, Read):
+            event.crop = crops[event.recognition.text]
+    [cue] = [u.cue for u in script.run() if u.final]
+    assert cue.text == "Hello there"
+    assert cue.image is crops["Hello there"]
+    assert "image" not in cue.to_dict() and "translations" not in cue.to_dict()
+    cue.translations["en"] = "Hi"
+    cue.flags.append("untranslated")
+    assert cue.to_dict()["translations"] == {"en": "Hi"} and cue.to_dict()["flags"] == ["untranslated"]
