@@ -35,7 +35,7 @@ import av
 
 from live_harness import LiveProcess, RtspServer, ground_truth_for, test_clip, with_gop
 
-from subflow.client import CaptionClient
+from subflow.live.client import CaptionClient
 from subflow.records import Cue
 from subflow.score import edit_distance, match, normalize, score
 

@@ -42,7 +42,7 @@ import srt
 from live_harness import LiveProcess, RtspServer, test_clip
 from websockets.asyncio.client import connect
 
-from subflow.client import CaptionClient
+from subflow.live.client import CaptionClient
 
 SAMPLE_EVERY = 5.0
 

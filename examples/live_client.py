@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import sys
 
-from subflow.client import CaptionClient, ClientError
+from subflow.live.client import CaptionClient, ClientError
 
 
 async def main(url: str, token: str | None) -> None:

@@ -57,7 +57,7 @@ class ServerThread:
         import asyncio
         import threading
 
-        from subflow.server import CaptionServer
+        from subflow.live.server import CaptionServer
 
         self.kwargs = kwargs
         self.loop = asyncio.new_event_loop()

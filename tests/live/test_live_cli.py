@@ -8,7 +8,7 @@ import json
 import pytest
 import srt
 
-from subflow import live_cli
+from subflow.live import cli as live_cli
 from subflow.cli import build_parser
 
 

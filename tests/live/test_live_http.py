@@ -11,7 +11,7 @@ import av
 import pytest
 
 from subflow.config import LiveConfig
-from subflow.live import LiveSource
+from subflow.live.source import LiveSource
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):

@@ -25,9 +25,9 @@ from conftest import RtspServer, free_port, needs_chromium, needs_rtsp
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from subflow.client import CaptionClient
+from subflow.live.client import CaptionClient
 from subflow.config import LiveConfig
-from subflow.live import LiveSource
+from subflow.live.source import LiveSource
 from subflow.source import StreamBreak
 
 pytestmark = [needs_rtsp, pytest.mark.live, pytest.mark.timeout(120)]

@@ -6,7 +6,7 @@ import collections
 import time
 
 from subflow.config import LiveConfig
-from subflow.live import LiveSource, drop_stale, is_network, live_options
+from subflow.live.source import LiveSource, drop_stale, is_network, live_options
 from subflow.source import Frame, StreamBreak
 
 

@@ -12,10 +12,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from subflow.client import CaptionClient, ClientError
+from subflow.live.client import CaptionClient, ClientError
 from subflow.config import ServerConfig
 from subflow.records import Cue, CueUpdate
-from subflow.server import CLOSE_TRY_AGAIN, CaptionServer, ServerError, parse_listen
+from subflow.live.server import CLOSE_TRY_AGAIN, CaptionServer, ServerError, parse_listen
 
 
 def cue(index: int, text: str, start: float = 0.0, end: float = 0.0, region: str = "bottom") -> Cue:

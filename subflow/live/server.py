@@ -37,9 +37,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from . import __version__
-from .config import ServerConfig
-from .records import CueUpdate
+from .. import __version__
+from ..config import ServerConfig
+from ..records import CueUpdate
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from typing import Any
 
 import av
 
-from .config import LiveConfig, SourceConfig
-from .source import Frame, SourceError, StreamBreak, VideoSource
+from ..config import LiveConfig, SourceConfig
+from ..source import Frame, SourceError, StreamBreak, VideoSource
 
 log = logging.getLogger(__name__)
 

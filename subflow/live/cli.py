@@ -26,15 +26,15 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .config import Config, ConfigError
-from .engines import EngineError
-from .live import LiveSource
-from .pipeline import Pipeline
-from .recognizer import run_on_engine_loop
-from .records import CueUpdate, Task
+from ..config import Config, ConfigError
+from ..engines import EngineError
+from .source import LiveSource
+from ..pipeline import Pipeline
+from ..recognizer import run_on_engine_loop
+from ..records import CueUpdate, Task
 from .server import CaptionServer, ServerError, parse_listen, read_tokens
-from .sinks import JsonStreamSink, Sink, SinkError, open_sink
-from .source import SourceError
+from ..sinks import JsonStreamSink, Sink, SinkError, open_sink
+from ..source import SourceError
 
 log = logging.getLogger("subflow.live")
 
@@ -42,7 +42,7 @@ _ERRORS = (ConfigError, EngineError, ServerError, SinkError, SourceError)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from .cli import add_pipeline_options  # the options extract has; cli imports this module lazily
+    from ..cli import add_pipeline_options  # the options extract has; cli imports this module lazily
 
     parser = subparsers.add_parser(
         "live",
@@ -66,7 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from .cli import load_config
+    from ..cli import load_config
 
     config = load_config(args)
     if args.transport:
