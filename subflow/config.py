@@ -107,8 +107,12 @@ class Config:
     engines: dict[str, dict[str, Any]] = field(default_factory=dict)  # [engines.NAME] tables, as given
 
     @classmethod
-    def load(cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> "Config":
-        """Defaults, then the TOML file (if any), then ``{"section.key": value}`` overrides."""
+    def load(
+        cls, path: str | Path | None = None, overrides: dict[str, Any] | None = None, origin: str = "command line"
+    ) -> "Config":
+        """Defaults, then the TOML file (if any), then ``{"section.key": value}`` overrides.
+
+        ``origin`` names where the overrides came from, for error messages."""
         config = cls()
         if path is not None:
             try:
@@ -120,7 +124,7 @@ class Config:
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
             config.update(data, origin=str(path))
-        config.override(overrides or {}, origin="command line")
+        config.override(overrides or {}, origin=origin)
         return config
 
     def override(self, overrides: dict[str, Any], origin: str) -> None:
@@ -153,15 +157,20 @@ class Config:
             for key, value in values.items():
                 if key not in fields:
                     raise ConfigError(f"{origin}: unknown setting {section_name}.{key}")
-                setattr(section, key, _coerce(getattr(section, key), value, f"{section_name}.{key}", origin))
+                name = f"{section_name}.{key}"
+                value = coerce(value, type(getattr(section, key)), name, origin)
+                check_limit(name, value, LIMITS.get(name), origin)
+                setattr(section, key, value)
 
     def engine_options(self, name: str | None = None) -> dict[str, Any]:
         return dict(self.engines.get(name or self.recognizer.engine, {}))
 
 
-def _coerce(current: Any, value: Any, key: str, origin: str) -> Any:
-    """Give ``value`` the type of the default it replaces, or say clearly why not."""
-    kind = type(current)
+def coerce(value: Any, kind: type, key: str, origin: str) -> Any:
+    """Give ``value`` the type ``kind`` (the type of the default it replaces), or say clearly why not.
+
+    Values from the command line (``--set key=value``) arrive as text; TOML values arrive typed.
+    """
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -184,3 +193,72 @@ def _coerce(current: Any, value: Any, key: str, origin: str) -> Any:
     else:
         return value
     raise ConfigError(f"{origin}: {key} must be {kind.__name__}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The values a number setting may take: ``low`` (or above it, when ``open_low``) up to ``high``."""
+
+    low: float
+    high: float | None = None
+    open_low: bool = False
+
+    def allows(self, value: float) -> bool:
+        above = value > self.low if self.open_low else value >= self.low
+        return above and (self.high is None or value <= self.high)  # False for NaN too
+
+    def describe(self) -> str:
+        low = f"{self.low:g}"
+        if self.high is None:
+            return f"more than {low}" if self.open_low else f"{low} or more"
+        return f"more than {low} and at most {self.high:g}" if self.open_low else f"between {low} and {self.high:g}"
+
+
+def check_limit(name: str, value: Any, limit: Limit | None, origin: str) -> None:
+    """Raise a one-line :class:`ConfigError` naming the setting and its allowed range."""
+    if limit is not None and not limit.allows(value):
+        raise ConfigError(f"{origin}: {name} must be {limit.describe()}, got {value!r}")
+
+
+SHARE = Limit(0.0, 1.0)  # a share or similarity: 0..1
+COUNT = Limit(1)  # a count: at least one
+NON_NEGATIVE = Limit(0)
+POSITIVE = Limit(0, open_low=True)
+
+# Allowed ranges of the number settings above (a setting not named here takes any value of its type).
+LIMITS: dict[str, Limit] = {
+    "source.threads": NON_NEGATIVE,
+    "region.bottom": Limit(0, 1, open_low=True),
+    "region.top": Limit(0, 1, open_low=True),
+    "region.auto_samples": COUNT,
+    "region.auto_min_share": SHARE,
+    "detector.scale": COUNT,
+    "detector.bright_min": Limit(0, 255),
+    "detector.contrast_min": Limit(0, 255),
+    "detector.stroke_max": COUNT,
+    "detector.min_text_pixels": SHARE,
+    "detector.persist_frames": COUNT,
+    "detector.lost_threshold": Limit(0, 1, open_low=True),
+    "detector.gain_threshold": POSITIVE,
+    "detector.sample_every": COUNT,
+    "detector.reads_per_segment": COUNT,
+    "detector.read_interval": NON_NEGATIVE,
+    "recognizer.batch_size": NON_NEGATIVE,
+    "recognizer.max_wait_ms": NON_NEGATIVE,
+    "recognizer.min_confidence": SHARE,
+    "recognizer.chain_reads": COUNT,
+    "merger.similarity": SHARE,
+    "merger.max_gap": NON_NEGATIVE,
+    "merger.min_duration": NON_NEGATIVE,
+    "live.max_lag": POSITIVE,
+    "live.queue": COUNT,
+    "live.decoder_threads": NON_NEGATIVE,
+    "live.timeout": POSITIVE,
+    "live.connect_timeout": POSITIVE,
+    "live.backoff_min": POSITIVE,
+    "live.backoff_max": POSITIVE,
+    "server.ring": COUNT,
+    "server.client_queue": COUNT,
+    "server.ping_interval": NON_NEGATIVE,
+    "server.max_message": COUNT,
+}

@@ -30,11 +30,20 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..config import COUNT, NON_NEGATIVE, SHARE, ConfigError, Limit, check_limit, coerce
 from ..lines import LineParams, find_lines, group_into_lines, union_box, wide_gaps
 from ..records import Box, Recognition, Task
 from .base import Engine, EngineError
 
 DETECT_MODES = ("lines", "model", "auto")
+RAPID_LIMITS = {
+    "threads": NON_NEGATIVE,
+    "min_line_confidence": SHARE,
+    "min_short_confidence": SHARE,
+    "fallback_below": SHARE,
+    "det_side": Limit(32),
+    "rec_batch": COUNT,
+}
 
 # Spaces the rec model puts between CJK characters are artefacts (it never reads the pause
 # space of Chinese subtitles; _restore_cjk_spaces puts real ones back from the image).
@@ -62,19 +71,18 @@ class RapidOptions:
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> "RapidOptions":
+        """Check an ``[engines.rapid]`` table; values from ``--set`` arrive as text and get the field's type."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values = {}
         for key, value in options.items():
             if key not in fields:
                 raise EngineError(f"unknown [engines.rapid] option {key!r}; known: {', '.join(fields)}")
-            kind = type(fields[key].default)
-            if kind is float:
-                fits = isinstance(value, (int, float)) and not isinstance(value, bool)
-            else:
-                fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-            if not fits:
-                raise EngineError(f"[engines.rapid] {key} must be {kind.__name__}, got {value!r}")
-            values[key] = kind(value)
+            name = f"engines.rapid.{key}"
+            try:
+                values[key] = coerce(value, type(fields[key].default), name, "engine options")
+                check_limit(name, values[key], RAPID_LIMITS.get(key), "engine options")
+            except ConfigError as exc:
+                raise EngineError(str(exc)) from None
         parsed = cls(**values)
         if parsed.detect not in DETECT_MODES:
             raise EngineError(f"[engines.rapid] detect must be one of {', '.join(DETECT_MODES)}, got {parsed.detect!r}")
