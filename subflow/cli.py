@@ -22,7 +22,7 @@ from .config import Config, ConfigError
 from .engines import ENGINES, EngineError
 from .pipeline import Pipeline, Stats
 from .score import ScoreError
-from .sinks import FORMATS, JsonStreamSink, SinkError, open_sink
+from .sinks import FORMATS, JsonStreamSink, Output, SinkError, open_sink, plan_outputs
 from .source import SourceError, VideoSource
 
 # Errors whose message is meant for the user as it is.
@@ -97,6 +97,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
 
 def load_config(args: argparse.Namespace) -> Config:
     """Defaults, then ``--config``, then ``--set``, then the dedicated flags."""
+    if args.sample_every is not None and args.sample_every < 1:
+        raise ConfigError("--sample-every must be 1 or more")
     overrides: dict[str, object] = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -116,10 +118,7 @@ def load_config(args: argparse.Namespace) -> Config:
         if args.engine is None:
             flags["recognizer.engine"] = "hunyuan-api"
     overrides.update({key: value for key, value in flags.items() if value is not None})
-    config = Config.load(args.config, overrides)
-    if args.sample_every is not None and args.sample_every < 1:
-        raise ConfigError("--sample-every must be 1 or more")
-    return config
+    return Config.load(args.config, overrides)
 
 
 def _add_extract(subparsers) -> None:
@@ -135,68 +134,56 @@ def _add_extract(subparsers) -> None:
         "-o",
         "--output",
         metavar="PATH",
-        help="output file (one input), or an existing directory (many inputs); '-' prints JSON Lines to stdout",
+        help="output file (one input), or a folder (ending in /, or with several inputs; created if missing); "
+        "'-' prints JSON Lines to stdout. An output never replaces an input, and two inputs never share one",
     )
-    parser.add_argument("--format", choices=sorted(FORMATS), help="output format (default: from the output's suffix, else srt)")
+    parser.add_argument(
+        "--format", choices=sorted(FORMATS), help="output format (default: from the output's suffix, else srt); must agree with -o's suffix"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details (engine, bands, skipped packets)")
     add_pipeline_options(parser)
     parser.set_defaults(run=run_extract)
 
 
-def _output_for(source: Path, args: argparse.Namespace, many: bool) -> Path | None:
-    fmt = args.format or "srt"  # the file's suffix when subflow names it
-    if args.output == "-":
-        return None
-    if args.output is None:
-        return source.with_suffix("." + fmt)
-    out = Path(args.output)
-    if many or out.is_dir():
-        if not out.is_dir():
-            raise SinkError(f"{out}: with several inputs, -o must be an existing directory")
-        return out / (source.stem + "." + fmt)
-    return out
-
-
 def run_extract(args: argparse.Namespace) -> int:
     config = load_config(args)
+    outputs = plan_outputs(args.inputs, args.output, args.format, config.output.format)
     pipeline = Pipeline(config)
     failures = 0
     try:
-        for spec in args.inputs:
+        for output in outputs:
             try:
-                extract_one(spec, args, pipeline, many=len(args.inputs) > 1)
+                extract_one(output, args, pipeline)
             except USER_ERRORS as exc:
-                if len(args.inputs) == 1:
+                if len(outputs) == 1:
                     raise
                 failures += 1
                 _error(str(exc))
     finally:
         pipeline.close()
     if failures:
-        _error(f"{failures} of {len(args.inputs)} inputs failed")
+        _error(f"{failures} of {len(outputs)} inputs failed")
         return EXIT_FAILED
     return 0
 
 
-def extract_one(spec: str, args: argparse.Namespace, pipeline: Pipeline, many: bool) -> None:
+def extract_one(output: Output, args: argparse.Namespace, pipeline: Pipeline) -> None:
     """Run one input through the pipeline into its output; the output is written only on success."""
-    source = VideoSource(spec, pipeline.config.source)
+    source = VideoSource(output.input, pipeline.config.source)
     with source:
-        target = _output_for(Path(spec), args, many)
-        if target is None:
+        if output.path is None:
             sink = JsonStreamSink()
         else:
-            fmt = args.format or pipeline.config.output.format or None
-            sink = open_sink(target, fmt, video_size=(source.width, source.height))
-        progress = None if args.quiet else Progress(spec)
+            sink = open_sink(output.path, output.format, video_size=(source.width, source.height))
+        progress = None if args.quiet else Progress(output.input)
         pipeline.on_progress = progress.update if progress else None
         with sink:
             for update in pipeline.updates(source):
                 if update.final and update.cue is not None and not update.meta.get("retracted"):
                     sink.write(update.cue)
         if progress:
-            progress.done(pipeline.stats, target, pipeline.engine.describe(), source.errors)
+            progress.done(pipeline.stats, output.path, pipeline.engine.describe(), source.errors)
 
 
 class Progress:

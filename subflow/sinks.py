@@ -24,6 +24,8 @@ import re
 import sys
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Self, TextIO
@@ -430,3 +432,79 @@ def open_sink(
     else:
         fmt = JsonLinesFormat()
     return FileSink(path, fmt, append=append)
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where one input's cues go: a file in ``format``, or JSON Lines on stdout (``path`` None)."""
+
+    input: str
+    path: Path | None
+    format: str
+
+
+def plan_outputs(inputs: Sequence[str], output: str | None, format: str | None = None, default_format: str = "") -> list[Output]:
+    """The output of each input, by ``subflow extract``'s naming rule, checked before any work is done.
+
+    - ``output`` None: next to the input, with the format's suffix (``movie.mp4`` -> ``movie.srt``);
+    - ``"-"``: JSON Lines on stdout;
+    - a folder (it exists, ends with ``/``, or there are several inputs): ``FOLDER/<input name>.<suffix>``;
+      the folder is created when missing;
+    - else one file, for one input; its suffix gives the format unless ``format`` is given.
+
+    ``format`` is an explicit choice (a flag) and must agree with the output's suffix; ``default_format``
+    (the config file's) applies only where no suffix says otherwise. Raises :class:`SinkError` when an
+    output would replace an input or two inputs would write the same file, so nothing is ever lost.
+    """
+    fmt = format_for("", format) if format else None
+    fallback = format_for("", default_format) if default_format else "srt"
+    if output == "-":
+        if fmt not in (None, "jsonl"):
+            raise SinkError(f"output '-' (stdout) is JSON Lines; it cannot be {fmt} (give a file name for {fmt})")
+        return [Output(spec, None, "jsonl") for spec in inputs]
+    folder = None
+    if output is not None and (len(inputs) > 1 or output.endswith(("/", os.sep)) or Path(output).is_dir()):
+        folder = Path(output)
+        if folder.exists() and not folder.is_dir():
+            raise SinkError(f"{output} is a file; with several inputs the output must be a folder")
+    plans = []
+    for spec in inputs:
+        if output is None or folder is not None:
+            name = _local(spec).with_suffix("." + (fmt or fallback))
+            plans.append(Output(spec, name if folder is None else folder / name.name, fmt or fallback))
+            continue
+        path = Path(output)
+        named = _SUFFIXES.get(path.suffix.lower())
+        if fmt is not None and named is not None and named != fmt:
+            raise SinkError(f"{output} is a {path.suffix} name but the format asked for is {fmt}; make them agree")
+        plans.append(Output(spec, path, fmt or named or format_for(path, default_format or None)))
+    _refuse_clashes(plans)
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(f"cannot create the output folder {output}: {exc.strerror or exc}") from None
+    return plans
+
+
+def _local(spec: str) -> Path:
+    """The file an input names (for a URL: its last path part, so its cues get a sensible name)."""
+    return Path(spec.split("?")[0].rstrip("/").rsplit("/", 1)[-1]) if "://" in spec else Path(spec)
+
+
+def _refuse_clashes(plans: list[Output]) -> None:
+    inputs = {Path(p.input).resolve(): p.input for p in plans if "://" not in p.input}
+    written: dict[Path, str] = {}
+    for plan in plans:
+        if plan.path is None:
+            continue
+        target = plan.path.resolve()
+        if target in inputs:
+            raise SinkError(f"{plan.path} is an input; writing cues there would destroy it (choose another output)")
+        if target in written:
+            first = written[target]
+            if Path(first).resolve() == Path(plan.input).resolve():
+                raise SinkError(f"{plan.input} is given twice; nothing was done")
+            raise SinkError(f"{first} and {plan.input} would both write {plan.path}; nothing was done (rename one, or "
+                            "run them with separate outputs)")
+        written[target] = plan.input
