@@ -84,8 +84,9 @@ class Recognizer:
         self.busy_seconds = 0.0  # time the engine spent on calls (summed over overlapping calls)
         self.wait_seconds = 0.0  # time the pipeline stood still waiting for answers
         self._loop = engine_loop()
+        self._tasks: set[asyncio.Task] = set()  # this recogniser's work on the engine loop (touched there only)
         self._queue: asyncio.Queue = run_on_engine_loop(self._make_queue())
-        self._batcher = asyncio.run_coroutine_threadsafe(self._batch_loop(), self._loop)
+        self._spawn(self._batch_loop())
         self._segment_reads: dict[int, list[Future]] = {}  # reads of each open segment (or chain), until it closes
         self._last_closed: dict[Position, tuple[int, list[Future]]] = {}  # per band: a chain the next segment may continue
         self._continuations: set[int] = set()  # open segments that continue a chain
@@ -129,11 +130,23 @@ class Recognizer:
         earlier = self._segment_reads.setdefault(shot.segment, [])
         chain = shot.segment in self._continuations
         if shot.first and not chain:
-            future = asyncio.run_coroutine_threadsafe(self._read(crop), self._loop)
+            future = self._spawn(self._read(crop))
         else:
-            future = asyncio.run_coroutine_threadsafe(self._read_if_needed(list(earlier), crop, chain), self._loop)
+            future = self._spawn(self._read_if_needed(list(earlier), crop, chain))
         earlier.append(future)
         return future
+
+    def _spawn(self, coroutine) -> Future:
+        """Run ``coroutine`` on the engine loop as a task that :meth:`close` can cancel and wait for."""
+        return asyncio.run_coroutine_threadsafe(self._tracked(coroutine), self._loop)
+
+    async def _tracked(self, coroutine):
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        try:
+            return await coroutine
+        finally:
+            self._tasks.discard(task)
 
     def _finish(self, event: Event | Read, future: Future | None) -> Event | Read:
         if future is not None:
@@ -178,7 +191,7 @@ class Recognizer:
                 except asyncio.TimeoutError:
                     break
             await slots.acquire()
-            self._loop.create_task(self._run_batch(batch, slots))
+            self._loop.create_task(self._tracked(self._run_batch(batch, slots)))
 
     async def _run_batch(self, batch: list, slots: asyncio.Semaphore) -> None:
         started = time.perf_counter()
@@ -198,5 +211,13 @@ class Recognizer:
             slots.release()
 
     def close(self) -> None:
-        """Stop batching (the engine stays open: its owner closes it)."""
-        self._loop.call_soon_threadsafe(self._batcher.cancel)
+        """Stop batching and cancel the reads still pending (the run was interrupted, or its consumer
+        stopped early), and wait until they have ended, so no task is left behind half-way. The
+        engine stays open: its owner closes it."""
+        run_on_engine_loop(self._cancel_all())
+
+    async def _cancel_all(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
