@@ -76,6 +76,7 @@ class Pipeline:
         self.progress_interval = progress_interval
         self.stats = Stats()
         self.bands: list[Band] = []
+        self._last_report = 0.0
 
     @property
     def engine(self) -> Engine:
@@ -97,7 +98,9 @@ class Pipeline:
                 self._collect(recognizer, merger)
                 if update.final and not update.meta.get("retracted"):
                     stats.cues += 1
+                    self._report()  # cues close after decoding has moved on (OCR runs behind it)
                 yield update
+            self._report(force=True)
         finally:
             recognizer.close()
             stats.finished = time.perf_counter()
@@ -123,7 +126,6 @@ class Pipeline:
     def _detect(self, source: VideoSource, detectors: list[Detector]) -> Iterator[Event]:
         stats = self.stats
         every = max(1, self.config.detector.sample_every)
-        last_report = time.perf_counter()
         for frame in self._timed(source.frames()):
             if isinstance(frame, StreamBreak):  # a live stream dropped: what was on screen ends now
                 for detector in detectors:
@@ -138,13 +140,16 @@ class Pipeline:
                 stats.detect += time.perf_counter() - started
                 yield from events
                 yield Tick(frame.time)
-            if self.on_progress is not None and time.perf_counter() - last_report >= self.progress_interval:
-                last_report = time.perf_counter()
-                self.on_progress(stats)
+            self._report()
         for detector in detectors:
             yield from detector.finish()
-        if self.on_progress is not None:
-            self.on_progress(stats)
+
+    def _report(self, force: bool = False) -> None:
+        """Call ``on_progress`` at most every ``progress_interval`` seconds (and at the end)."""
+        now = time.perf_counter()
+        if self.on_progress is not None and (force or now - self._last_report >= self.progress_interval):
+            self._last_report = now
+            self.on_progress(self.stats)
 
     def _timed(self, iterator: Iterator[Frame | StreamBreak]) -> Iterator[Frame | StreamBreak]:
         """Yield the source's frames, adding the time spent decoding each to ``stats.decode``."""
@@ -172,7 +177,7 @@ def build_config(config: Config | None, config_file: str | Path | None, override
         if "." not in key:
             raise ConfigError(f"unknown option {key!r}; use section__key, e.g. detector__sample_every=5")
     if config is None:
-        return Config.load(config_file, flat)
+        return Config.load(config_file, flat, origin="extract() options")
     config.override(flat, origin="extract() options")
     return config
 
