@@ -9,7 +9,8 @@ Threads: the live source decodes in its own thread, the pipeline runs in a
 worker thread, and the WebSocket server owns the main thread's event loop, so
 a slow OCR call never stalls the sockets and a slow socket never stalls OCR.
 Ctrl-C or SIGTERM stops the source; the pipeline then closes the open cue, the
-files are completed, clients are told the source ended, and the exit code is 0.
+files are completed, clients are told the source ended, and the exit code is
+130 (0 when a file source simply ended).
 """
 
 from __future__ import annotations
@@ -99,6 +100,11 @@ class LiveSession:
         self.server = server
         self.error: BaseException | None = None
         self.finals = 0
+        self.interrupted = False  # stopped by SIGINT/SIGTERM rather than by the source ending
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        self.source.close()
 
     def stats(self) -> dict[str, Any]:
         live = self.source.stats
@@ -149,9 +155,9 @@ async def _serve(session: LiveSession, server: CaptionServer | None, listen: tup
 
         session.source.on_status = forward
         server.publish_status(session.source.stats.state)
-        log.info("captions on ws://%s:%d/ws, overlay on http://%s:%d/", listen[0], server.port, listen[0], server.port)
+        _say(_addresses(listen[0], server.port, bool(server.tokens)))
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, session.source.close)
+        loop.add_signal_handler(sig, session.interrupt)
     publish = (lambda update: server.call_soon_threadsafe(server.publish_update, update)) if server else None
     worker = threading.Thread(target=session.work, args=(publish,), name="subflow-live-pipeline", daemon=True)
     worker.start()
@@ -167,6 +173,19 @@ async def _serve(session: LiveSession, server: CaptionServer | None, listen: tup
             loop.remove_signal_handler(sig)
         if server is not None:
             await server.stop()
+
+
+def _addresses(host: str, port: int, tokens: bool) -> str:
+    """Where viewers connect, as one line (a wildcard host is shown as this machine's name)."""
+    shown = "localhost" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
+    query = "?token=TOKEN" if tokens else ""
+    where = " (all interfaces)" if host in ("0.0.0.0", "::", "") else ""
+    return f"captions on ws://{shown}:{port}/ws{query}, overlay on http://{shown}:{port}/{query}{where}"
+
+
+def _say(message: str) -> None:
+    """A line for the person running the command (stderr: stdout may carry --json cues)."""
+    print(f"subflow live: {message}", file=sys.stderr, flush=True)
 
 
 async def _drain(server: CaptionServer, limit: float) -> None:
@@ -212,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     except ServerError as exc:
         session.error = exc
     except KeyboardInterrupt:
-        pass
+        session.interrupted = True
     finally:
         source.close()
         pipeline.close()
@@ -223,4 +242,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"subflow live: error: {session.error}", file=sys.stderr)
             return 2
         raise session.error
+    outputs = "; outputs complete" if sinks else ""
+    if session.interrupted:
+        _say(f"stopped after {session.finals} cues{outputs}")
+        return 130
+    _say(f"{args.source}: the source ended after {session.finals} cues{outputs}")
     return 0

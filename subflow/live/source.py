@@ -202,8 +202,8 @@ class LiveSource:
 
     def _status(self, state: str, **detail: Any) -> None:
         self.stats.state = state
-        level = logging.WARNING if state in ("reconnecting", "error") else logging.INFO
-        log.log(level, "live source %s: %s %s", self.spec, state, detail or "")
+        level = logging.WARNING if state == "reconnecting" else logging.INFO  # a fatal "error" is the caller's to report
+        log.log(level, "live source %s: %s", self.spec, describe_status(state, detail))
         if self.on_status is not None:
             try:
                 self.on_status(state, detail)
@@ -312,6 +312,16 @@ class LiveSource:
                 self.stats.frames_in += 1
             self.stats.frames_dropped += drop_stale(self._queue, self.live.queue, self.live.max_lag if live else None)
             self._cond.notify_all()
+
+
+def describe_status(state: str, detail: dict[str, Any]) -> str:
+    """A status change as words for people (the WebSocket protocol sends ``state`` and ``detail`` as data)."""
+    reason = detail.get("reason") or ""
+    if state == "connected" and detail.get("width"):
+        return f"connected ({detail['width']}x{detail['height']}, {detail['fps']:g} fps)"
+    if state == "reconnecting":
+        return f"reconnecting in {detail['retry_in']:g} s (attempt {detail['attempt']})" + (f": {reason}" if reason else "")
+    return f"{state}: {reason}" if reason else state
 
 
 def drop_stale(queue: collections.deque, cap: int, max_lag: float | None) -> int:

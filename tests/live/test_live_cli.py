@@ -1,9 +1,12 @@
-"""`subflow live` options and errors, run in-process (the RTSP end-to-end test runs it as a process)."""
+"""`subflow live` options and errors, in-process, and what a user sees of it, as a process."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 import srt
@@ -53,3 +56,45 @@ def test_a_file_runs_through_to_growing_files_and_json_stdout(live_clip, ground_
     assert [c.content for c in cues] == expected
     assert [round(c.start.total_seconds(), 2) for c in cues] == [cue.start for cue in ground_truth]
     assert [json.loads(line)["text"] for line in out_jsonl.read_text().splitlines()] == expected
+
+
+def live(*argv: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "subflow.cli", "live", *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_a_user_learns_the_addresses_and_that_a_file_ended(live_clip, ground_truth, tmp_path):
+    proc = live(str(live_clip), "--ws", "127.0.0.1:0", "--srt", str(tmp_path / "out.srt"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    lines = err.splitlines()
+    assert lines[0].startswith("subflow live: captions on ws://127.0.0.1:") and "/ws, overlay on http://127.0.0.1:" in lines[0]
+    assert lines[-1] == f"subflow live: {live_clip}: the source ended after {len(ground_truth)} cues; outputs complete"
+
+
+@pytest.mark.parametrize("send", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_live_with_130_and_complete_files(live_clip, tmp_path, send):
+    out = tmp_path / "out.srt"
+    proc = live(str(live_clip), "--realtime", "--ws", ":0", "--srt", str(out))
+    first = proc.stderr.readline()  # the addresses: the session is up
+    assert "overlay on http://localhost:" in first and "(all interfaces)" in first, first
+    proc.send_signal(send)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stopped after" in err and "Traceback" not in err and "Task was destroyed" not in err, err
+    srt.compose(list(srt.parse(out.read_text())))  # a valid file, however far it got
+
+
+def test_a_missing_file_is_one_line_without_python_internals():
+    proc = live("/nonexistent/clip.mp4", "--json")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and err.strip() == "subflow live: error: /nonexistent/clip.mp4: no such file", err
+
+
+def test_status_changes_read_as_words():
+    from subflow.live.source import describe_status
+
+    assert describe_status("reconnecting", {"attempt": 2, "retry_in": 1.0, "reason": "Connection refused"}) == (
+        "reconnecting in 1 s (attempt 2): Connection refused")
+    assert describe_status("connected", {"width": 640, "height": 360, "fps": 24.0}) == "connected (640x360, 24 fps)"
+    assert describe_status("ended", {"reason": ""}) == "ended"
