@@ -34,10 +34,11 @@ FLAGS = (
 
 
 class Chromium:
-    def __init__(self, url: str, timeout: float = 20.0) -> None:
+    def __init__(self, url: str, timeout: float = 20.0, user_agent: str | None = None) -> None:
         self.profile = Path(tempfile.mkdtemp(prefix="subflow-chromium-"))
+        agent = [f"--user-agent={user_agent}"] if user_agent else []
         self.proc = subprocess.Popen(
-            ["chromium", *FLAGS, f"--user-data-dir={self.profile}", url],
+            ["chromium", *FLAGS, *agent, f"--user-data-dir={self.profile}", url],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -11,6 +11,8 @@ pytestmark = needs_chromium
 
 TEXT = "document.querySelector('#caption-bottom .text').textContent"
 HIDDEN = "document.getElementById('caption-bottom').hidden"
+IDLE = "document.getElementById('idle').hidden"
+OBS_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.0.0 Safari/537.36 OBS/31.0.0"
 
 
 @pytest.fixture
@@ -36,15 +38,18 @@ def test_overlay_shows_each_cue_as_sent_and_survives_a_server_restart(session):
     )
     assert style == ["rgba(0, 0, 0, 0)", "30px", "rgb(255, 255, 0)"]  # transparent page, styled by the query
 
+    assert page.evaluate(IDLE) is False  # a browser tab says it is waiting, rather than stay blank white
+    assert "waiting for captions" in page.evaluate("document.getElementById('idle').textContent")
     server.publish(partial(1, "Hello there"))
     assert page.wait_for(TEXT, "Hello there") == "Hello there"
-    assert page.evaluate(HIDDEN) is False
+    assert page.evaluate(HIDDEN) is False and page.evaluate(IDLE) is True
     server.publish(partial(1, "Hello there, world", rev=1))
     assert page.wait_for(TEXT, "Hello there, world") == "Hello there, world"
     server.publish(final(1, "Hello there, world!", rev=2))
     assert page.wait_for(TEXT, "Hello there, world!") == "Hello there, world!"
     server.publish(clear())
     assert page.wait_for(HIDDEN, True) is True and page.evaluate(TEXT) == ""
+    assert page.wait_for(IDLE, False) is False
 
     server.publish(partial(2, "Two\nlines <b>not bold</b>"))
     assert page.wait_for(TEXT, "Two\nlines <b>not bold</b>") == "Two\nlines <b>not bold</b>"
@@ -56,3 +61,22 @@ def test_overlay_shows_each_cue_as_sent_and_survives_a_server_restart(session):
     server.status("connected")
     server.publish(partial(1, "After the restart"))
     assert page.wait_for(TEXT, "After the restart", timeout=15) == "After the restart"
+
+
+@pytest.mark.parametrize("query, agent", [("?idle=0", None), ("", OBS_AGENT)])
+def test_the_waiting_hint_stays_out_of_obs_and_when_turned_off(query, agent):
+    server = ServerThread().start()
+    server.status("connected")
+    browser = None
+    try:
+        browser = Chromium(f"http://127.0.0.1:{server.port}/{query}", user_agent=agent)
+        assert browser.wait_for("document.body.dataset.state", "connected") == "connected"
+        assert browser.evaluate(IDLE) is True  # nothing but captions over the video
+        server.publish(partial(1, "Shown"))
+        assert browser.wait_for(TEXT, "Shown") == "Shown"
+        server.publish(clear())
+        assert browser.wait_for(HIDDEN, True) is True and browser.evaluate(IDLE) is True
+    finally:
+        if browser is not None:
+            browser.close()
+        server.close()
