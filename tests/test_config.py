@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from subflow.config import Config, ConfigError
+from subflow.config import LIMITS, Config, ConfigError
 from subflow.engines.rapid import RapidOptions
 
 DEFAULT = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
@@ -55,3 +56,31 @@ def test_bad_config_files_say_what_is_wrong(tmp_path, text, message):
 def test_missing_config_file():
     with pytest.raises(ConfigError, match="not found"):
         Config.load("/nonexistent/subflow.toml")
+
+
+def test_every_limit_names_a_number_setting():
+    config = Config()
+    for name in LIMITS:
+        section, key = name.split(".")
+        assert isinstance(getattr(getattr(config, section), key), (int, float)), name
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("detector.lost_threshold", "5", "detector.lost_threshold must be more than 0 and at most 1, got 5.0"),
+        ("detector.lost_threshold", "0", "more than 0"),
+        ("merger.similarity", "-0.1", "merger.similarity must be between 0 and 1"),
+        ("live.queue", "0", "live.queue must be 1 or more, got 0"),
+        ("detector.read_interval", "nan", "detector.read_interval must be 0 or more"),
+    ],
+)
+def test_out_of_range_settings_name_the_setting_and_the_range(key, value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        Config.load(None, {key: value})
+    assert "\n" not in str(info.value)
+
+
+def test_settings_at_the_edges_of_their_ranges_are_accepted():
+    config = Config.load(None, {"detector.lost_threshold": "1", "merger.similarity": "0", "live.queue": "1"})
+    assert (config.detector.lost_threshold, config.merger.similarity, config.live.queue) == (1.0, 0.0, 1)
