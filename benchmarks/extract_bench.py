@@ -8,7 +8,7 @@ For every video: subflow (frame-exact default), subflow with --sample-every 3
 (the faster sampling mode, to show its timing cost), optionally subflow with
 fast decoding, and, on the generated videos, the naive baseline (rapidocr's
 full pipeline on every 5th frame's band + merging of similar neighbouring
-reads; on the first --baseline-seconds only, as it is ~50x slower). Each run is its own process, so peak RSS is its own. Scores come
+reads; on the first --baseline-seconds only, as it is ~50x slower). Each run is its own process, so peak RSS and CPU seconds (user + system: the load-independent cost) are its own. Scores come
 from `subflow.score` against the ground-truth SRT. Prints a Markdown table
 with the machine, and writes JSON to bench-out/extract.json.
 """
@@ -52,7 +52,8 @@ def run_subflow(video: Path, output: Path, extra: list[str]) -> dict:
         "import json, resource, sys\n"
         "from subflow.cli import main\n"
         "rc = main(sys.argv[1:])\n"
-        "print(json.dumps({'rc': rc, 'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+        "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "print(json.dumps({'rc': rc, 'rss_mb': usage.ru_maxrss / 1024, 'cpu_s': usage.ru_utime + usage.ru_stime}))\n"
     )
     started = time.perf_counter()
     proc = subprocess.run(
@@ -64,7 +65,7 @@ def run_subflow(video: Path, output: Path, extra: list[str]) -> dict:
         raise SystemExit(f"subflow failed on {video}: {proc.stderr[-2000:]}")
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     summary = [line.strip() for line in proc.stderr.splitlines() if "decode" in line or "real time" in line]
-    return {"elapsed": elapsed, "rss_mb": report["rss_mb"], "summary": " / ".join(summary)}
+    return {"elapsed": elapsed, "rss_mb": report["rss_mb"], "cpu_s": report["cpu_s"], "summary": " / ".join(summary)}
 
 
 def run_baseline(video: Path, output: Path, seconds: float | None) -> dict:
@@ -117,6 +118,7 @@ def main() -> int:
     parser.add_argument("--videos", nargs="*", type=Path, help="videos with ground truth .srt beside them")
     parser.add_argument("--minutes", type=float, default=5.0, help="length of the generated 720p video (1080p: a fifth of it)")
     parser.add_argument("--fast-decode", action="store_true", help="also run subflow with source.fast_decode")
+    parser.add_argument("--fast", action="store_true", help="also run subflow --fast (B-frames skipped)")
     parser.add_argument("--baseline-seconds", type=float, default=30.0, help="media seconds the baseline reads per long video")
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
@@ -141,6 +143,8 @@ def main() -> int:
         runs = [("subflow", ["-q"]), ("subflow_every3", ["-q", "--sample-every", "3"])]
         if args.fast_decode:
             runs.append(("subflow_fastdecode", ["-q", "--set", "source.fast_decode=true"]))
+        if args.fast:
+            runs.append(("subflow_fast", ["-q", "--fast"]))
         for name, extra in runs:
             extra = extra + ["--region", regions.get(video.name, "bottom")]
             pred = OUT / f"{video.stem}.{name}.srt"
@@ -161,15 +165,15 @@ def main() -> int:
     (OUT / "extract.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
     print()
     print(f"Machine: {machine()}")
-    print("| video | run | x real time | F1 | CER | start p50/p95 (frames) | end p50/p95 (frames) | fragments | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| video | run | x real time | CPU s | F1 | CER | start p50/p95 (frames) | end p50/p95 (frames) | fragments | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        for name in ("subflow", "subflow_every3", "subflow_fastdecode", "naive"):
+        for name in ("subflow", "subflow_every3", "subflow_fastdecode", "subflow_fast", "naive"):
             if name not in row:
                 continue
             run, s = row[name], row[name]["score"]
             print(
-                f"| {row['video']} | {name} | {run['rtf']:.2f} | {s['f1']:.3f} | {100 * (s['cer'] or 0):.2f}% | "
+                f"| {row['video']} | {name} | {run['rtf']:.2f} | {run.get('cpu_s', 0):.1f} | {s['f1']:.3f} | {100 * (s['cer'] or 0):.2f}% | "
                 f"{_frames(s, 'start')} | {_frames(s, 'end')} | {s['fragments']} | {run.get('rss_mb', 0):.0f} |"
             )
     speedups = [row["subflow"]["rtf"] / row["naive"]["rtf"] for row in rows if "naive" in row]
