@@ -1,6 +1,7 @@
-# Two commands on a fresh machine:
-#   make demo   installs what it needs, extracts the subtitles of a bundled sample, prints where they went
-#   make test   installs what it needs (system packages, venvs), runs the test suite
+# On a fresh machine:
+#   make demo   installs subflow and its Python packages into .venv, extracts the subtitles of a bundled sample,
+#               prints where they went and how to run subflow (.venv/bin/subflow, or activate the venv)
+#   make test   the test run: installs what the tests need (system packages, venvs), runs the test suite
 # Both are safe to re-run: installs are skipped when their stamp files are up to date.
 
 PYTHON ?= python3
@@ -22,6 +23,7 @@ demo: install
 	@echo "--- first cues of $(DEMO_OUT):"; head -n 12 $(DEMO_OUT)
 	@echo "--- score against the ground truth:"; $(VENV)/bin/subflow score $(DEMO_SAMPLE:.mp4=.srt) $(DEMO_OUT)
 	@echo "Subtitles written to $(DEMO_OUT)"
+	@echo "subflow is installed in $(VENV): run $(VENV)/bin/subflow --help, or '. $(VENV)/bin/activate' to put subflow on your PATH"
 
 test: install system-deps vllm-env
 	$(PY) -m pytest -q -p no:cacheprovider

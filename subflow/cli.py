@@ -70,7 +70,7 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="decode only I and P frames (skip B-frames): decoding gets about 2x faster and the run uses about a "
         "quarter less CPU, but OCR costs the same, so it helps only where decoding is the bottleneck (high "
-        "resolution, a GPU engine; measured 1.1-1.5x on 2 cores with the CPU engine). Times snap to the decoded "
+        "resolution, a GPU engine; measured 1.1-2x faster on 2 cores with the CPU engine). Times snap to the decoded "
         "frames, so they can be ~3 frames late, and subtitles shorter than ~10 frames may be missed",
     )
     group.add_argument(
