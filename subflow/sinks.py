@@ -465,8 +465,8 @@ def plan_outputs(inputs: Sequence[str], output: str | None, format: str | None =
     folder = None
     if output is not None and (len(inputs) > 1 or output.endswith(("/", os.sep)) or Path(output).is_dir()):
         folder = Path(output)
-        if folder.exists() and not folder.is_dir():
-            raise SinkError(f"{output} is a file; with several inputs the output must be a folder")
+        if (folder.exists() or folder.suffix.lower() in _SUFFIXES) and not folder.is_dir():
+            raise SinkError(f"{output} is a file name; with several inputs the output must be a folder (e.g. subs/)")
     plans = []
     for spec in inputs:
         if output is None or folder is not None:

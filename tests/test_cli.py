@@ -93,6 +93,7 @@ def test_a_batch_survives_one_bad_file(clip, tmp_path):
         (["extract", "{clip}", "-o", "{tmp}/x.srt", "--format", "vtt"], "is a .srt name but the format asked for is vtt"),
         (["extract", "{clip}", "-o", "{clip}", "--format", "srt"], "is an input"),
         (["extract", "{clip}", "{clip}", "-o", "{tmp}/"], "is given twice"),
+        (["extract", "{clip}", "{tmp}/other.mp4", "-o", "{tmp}/all.srt"], "with several inputs the output must be a folder"),
         (["score", "/nonexistent.srt", "{clip}"], "no such file"),
     ],
 )

@@ -280,3 +280,42 @@ def test_read_only_directory_fails_at_open(tmp_path):
     locked.mkdir(mode=0o500)
     with pytest.raises(SinkError, match="Permission denied"):
         open_sink(locked / "out.srt")
+
+
+# ------------------------------------------------------------------ output naming (extract, and batch after it)
+
+
+def test_plan_outputs_names_each_output_by_extracts_rule(tmp_path):
+    from subflow.sinks import Output, plan_outputs
+
+    movie = str(tmp_path / "movie.mp4")
+    assert plan_outputs([movie], None) == [Output(movie, tmp_path / "movie.srt", "srt")]
+    assert plan_outputs([movie], None, "vtt") == [Output(movie, tmp_path / "movie.vtt", "vtt")]
+    assert plan_outputs([movie], None, None, "ass") == [Output(movie, tmp_path / "movie.ass", "ass")]
+    assert plan_outputs([movie], str(tmp_path / "x.jsonl"), None, "ass")[0].format == "jsonl"  # the suffix beats the config
+    assert plan_outputs([movie], "-") == [Output(movie, None, "jsonl")]
+    subs = tmp_path / "subs" / "new"
+    plans = plan_outputs([movie, str(tmp_path / "other.mkv")], str(subs))
+    assert [p.path for p in plans] == [subs / "movie.srt", subs / "other.srt"] and subs.is_dir()
+    assert plan_outputs(["rtsp://cam.local/live/stream"], None)[0].path == Path("stream.srt")
+
+
+@pytest.mark.parametrize(
+    "inputs, output, fmt, message",
+    [
+        (["a/clip.mp4"], "a/clip.mp4", "srt", "is an input"),
+        (["a/clip.mp4", "b/clip.mp4"], "out/", None, "a/clip.mp4 and b/clip.mp4 would both write out/clip.srt"),
+        (["a/clip.mp4", "a/./clip.mp4"], None, None, "is given twice"),
+        (["a/clip.srt"], None, None, "is an input"),  # next to it, with the same name
+        (["a/clip.mp4"], "-", "vtt", "JSON Lines"),
+        (["a/clip.mp4"], "x.vtt", "srt", "make them agree"),
+        (["a/clip.mp4", "b/other.mp4"], "all.srt", None, "must be a folder"),
+    ],
+)
+def test_plan_outputs_refuses_what_would_lose_data(tmp_path, monkeypatch, inputs, output, fmt, message):
+    from subflow.sinks import plan_outputs
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SinkError, match=re.escape(message)):
+        plan_outputs(inputs, output, fmt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # refused before anything was created
