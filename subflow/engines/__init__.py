@@ -17,6 +17,7 @@ ENGINES: dict[str, str] = {
     "hunyuan": "subflow.engines.hunyuan:HunyuanVLLMEngine",
     "hunyuan-api": "subflow.engines.hunyuan_api:HunyuanAPIEngine",
     "hunyuan-transformers": "subflow.engines.hunyuan_transformers:HunyuanTransformersEngine",
+    "tesseract": "subflow.engines.tesseract:TesseractEngine",
 }
 
 DEFAULT_ENGINE = "rapid"
