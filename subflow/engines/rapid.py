@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import re
 import threading
@@ -33,8 +34,10 @@ import numpy as np
 from ..lines import LineParams, find_lines, group_into_lines, union_box, wide_gaps
 from ..records import Box, Recognition, Task
 from .base import Engine, EngineError
+from .scriptcheck import ScriptCheck
 
 DETECT_MODES = ("lines", "model", "auto")
+log = logging.getLogger("subflow")
 
 # Spaces the rec model puts between CJK characters are artefacts (it never reads the pause
 # space of Chinese subtitles; _restore_cjk_spaces puts real ones back from the image).
@@ -59,6 +62,7 @@ class RapidOptions:
     spin: bool = False  # let onnxruntime's threads spin-wait between calls (only faster when OCR has the cores alone)
     rec_model: str = ""  # path of a PP-OCR rec .onnx with an embedded dictionary; "" = the wheel's PP-OCRv6 small
     det_model: str = ""  # path of a PP-OCR det .onnx; "" = the wheel's PP-OCRv6 small
+    script_check: bool = True  # warn once when most lines are in a script the model cannot read (Cyrillic ...)
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> "RapidOptions":
@@ -92,6 +96,7 @@ class RapidEngine(Engine):
         super().__init__(**options)
         self.settings = RapidOptions.parse(options)
         self.line_params = LineParams()
+        self.script_check = ScriptCheck()
         self._ocr = None
         self._lock = threading.Lock()  # one model call at a time; also guards the lazy load
 
@@ -107,7 +112,7 @@ class RapidEngine(Engine):
         with self._lock:
             mode = self.settings.detect
             boxes = [self._find(crop, "model" if mode == "model" else "lines") for crop in crops]
-            results = self._read_lines(crops, boxes)
+            results = self._read_lines(crops, boxes, check=True)
             if mode == "auto":
                 unsure = [i for i, r in enumerate(results) if self._worth_detecting(crops[i], boxes[i], r)]
                 if unsure:
@@ -160,14 +165,15 @@ class RapidEngine(Engine):
             words.append(Box(max(0, x0), max(0, y0), min(width, x1), min(height, y1)))
         return group_into_lines(words)
 
-    def _read_lines(self, crops: list[np.ndarray], boxes: list[list[Box]]) -> list[Recognition]:
-        """Recognise every line of every crop in one batched call and assemble per-crop answers."""
-        images = [
-            [crop[b.y0 : b.y1, b.x0 : b.x1] for b in crop_boxes if b.width > 0 and b.height > 0]
-            for crop, crop_boxes in zip(crops, boxes)
-        ]
+    def _read_lines(self, crops: list[np.ndarray], boxes: list[list[Box]], check: bool = False) -> list[Recognition]:
+        """Recognise every line of every crop in one batched call and assemble per-crop answers
+        (``check``: also count the reads in the script check)."""
+        boxes = [[b for b in crop_boxes if b.width > 0 and b.height > 0] for crop_boxes in boxes]
+        images = [[crop[b.y0 : b.y1, b.x0 : b.x1] for b in crop_boxes] for crop, crop_boxes in zip(crops, boxes)]
         flat = [image for crop_images in images for image in crop_images]
         reads = self._restore_cjk_spaces(flat, self._recognize(flat))
+        if self.settings.script_check:
+            reads = self._check_script([b for crop_boxes in boxes for b in crop_boxes], flat, reads, count=check)
         results, start = [], 0
         for crop_images in images:
             lines = [read for read in reads[start : start + len(crop_images)] if self._plausible(*read)]
@@ -177,6 +183,19 @@ class RapidEngine(Engine):
             else:
                 results.append(Recognition((), 0.0))
         return results
+
+    def _check_script(self, boxes: list[Box], images: list[np.ndarray], reads: list[tuple[str, float]],
+                      count: bool) -> list[tuple[str, float]]:
+        """Feed the batch's reads to the script check (``count``: first pass only; it warns once); when it
+        has found the run to be in a script the model cannot read, drop the reads it doubts instead of
+        passing look-alikes on."""
+        check = self.script_check
+        if count:
+            for box, image, (text, score) in zip(boxes, images, reads):
+                warning = check.add(box, image, text, score)
+                if warning:
+                    log.warning(warning)
+        return [("", 0.0) if check.doubted(box, text, score) else (text, score) for box, (text, score) in zip(boxes, reads)]
 
     def _plausible(self, text: str, score: float) -> bool:
         floor = self.settings.min_short_confidence if len(text) <= 2 else self.settings.min_line_confidence

@@ -98,6 +98,10 @@ class TesseractEngine(Engine):
         return f"tesseract ({'+'.join(l.tesseract for l in self.languages)}, LSTM)"
 
     async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Synchronous :meth:`aclose`."""
         with self._lock:
             if self._api is not None:
                 self._api.End()
