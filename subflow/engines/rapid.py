@@ -226,7 +226,7 @@ class RapidEngine(Engine):
             words = [text for text, _ in pieces[start : start + len(group)]]
             start += len(group)
             if all(words) and "".join(words) == reads[i][0]:
-                reads[i] = (" ".join(words), reads[i][1])
+                reads[i] = (_join_phrases(words), reads[i][1])
         return reads
 
     def _model(self):
@@ -289,6 +289,16 @@ def _stop_spinning() -> None:
 
     options.subflow_no_spin = True  # type: ignore[attr-defined]
     session_class._init_sess_opts = staticmethod(options)
+
+
+def _join_phrases(pieces: list[str]) -> str:
+    """Join the pieces read between wide gaps, with a space only between pieces of two characters or more:
+    a pause space parts phrases, while a one-character piece is a glyph with wide side bearings (Japanese
+    kana such as ま, う and 。 leave gaps as wide as a pause once video compression blurs them)."""
+    text = pieces[0]
+    for before, piece in zip(pieces, pieces[1:]):
+        text += (" " if len(before) > 1 and len(piece) > 1 else "") + piece
+    return text
 
 
 def _overlap(a: Box, b: Box) -> bool:

@@ -9,7 +9,7 @@ line height), or when it is a weak read made only of letters that Cyrillic share
 capitals. When most lines of a run are unread, the engine says so once, with the ``--lang`` to
 pass; where Tesseract language data is installed, a few of the unread lines are tried with each
 language, so the message can name the one that reads them. From then on the engine drops what it
-reads without near certainty, so look-alikes ("HeT!" for "Нет!") are not written as cues.
+reads without near certainty and all Latin text, so look-alikes ("Het!" for "Нет!") are not written as cues.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from ..records import Box
 from .base import EngineError
 from .languages import LANGUAGES, UNREAD_BY_RAPID, Language, installed_tesseract
 
-# Letters (and digits) that Cyrillic shares with Latin in shape: what the model makes of Russian.
-_LOOKALIKE = re.compile(r"[ABCEHKMOPTXYaceopxy3460 .,!?:;\-–—'\"]+")
+# Capitals (and digits) that Cyrillic shares with Latin in shape: what an all-caps Russian line becomes.
+_LOOKALIKE = re.compile(r"[ABCEHKMOPTXY3460 .,!?:;\-–—'\"]+")
 
 
 def _lookalike(text: str) -> bool:
@@ -78,11 +78,12 @@ class ScriptCheck:
         return _lookalike(text) and score < self.weak_lookalike
 
     def doubted(self, box: Box, text: str, score: float) -> bool:
-        """Should the engine drop this read? Only while most lines are unread: then only a near-certain
-        read with a letter Cyrillic does not share is believed, whatever the line's width."""
+        """Should the engine drop this read? Only while most lines are unread: then Latin text is taken for
+        look-alikes of the script on screen ("Het!" for "Нет!"), and other text must be near-certain."""
         if not self.suspicious:
             return False
-        return score < self.weak_lookalike or _lookalike(text) or (self.wide(box) and self.unreadable(box, text, score))
+        latin = text.isascii() and any(ch.isalpha() for ch in text)
+        return latin or score < self.weak_lookalike or (self.wide(box) and self.unreadable(box, text, score))
 
     def name_language(self) -> Language | None:
         """The installed Tesseract language that reads the kept unread lines best, if one reads them well
