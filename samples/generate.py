@@ -44,14 +44,11 @@ FONTS: dict[str, tuple[tuple[str, ...], str]] = {
     "latin": (("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",), "fonts-dejavu-core"),
     "cjk": (("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",), "fonts-wqy-zenhei"),
     "hangul": (("/usr/share/fonts/truetype/nanum/NanumGothicBold.ttf",), "fonts-nanum"),
-    "arabic": (("/usr/share/fonts/truetype/kacst/KacstBook.ttf",), "fonts-kacst"),
-    "thai": (("/usr/share/fonts/truetype/tlwg/Garuda-Bold.ttf",), "fonts-tlwg-garuda-ttf"),
 }
 FONT_PACKAGES = tuple(package for _, package in FONTS.values())
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
 # Scripts with a font of their own (Cyrillic is in the Latin font), checked before _CJK.
-_SCRIPT_FONTS = ((re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]"), "hangul"),
-                 (re.compile(r"[\u0600-\u06ff]"), "arabic"), (re.compile(r"[\u0e00-\u0e7f]"), "thai"))
+_SCRIPT_FONTS = ((re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]"), "hangul"),)
 
 
 class GenerateError(RuntimeError):
