@@ -10,8 +10,10 @@ several batches in flight, while CPU engines run their work in a thread.
 from __future__ import annotations
 
 import abc
+import asyncio
+import dataclasses
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -46,3 +48,39 @@ class Engine(abc.ABC):
     def describe(self) -> str:
         """One line for logs and the end summary."""
         return self.name
+
+
+class CPUEngine(Engine):
+    """An engine that reads text only, one batch at a time in a worker thread (its :meth:`read`)."""
+
+    async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
+        if task.kind != "recognize":
+            raise EngineError(
+                f"the {self.name} engine only reads text; task {task.kind!r} needs a VLM engine (e.g. --engine hunyuan)"
+            )
+        return await asyncio.to_thread(self.read, list(crops))
+
+    @abc.abstractmethod
+    def read(self, crops: list[np.ndarray]) -> list[Recognition]:
+        """Synchronous :meth:`recognize` (for benchmarks and non-async callers)."""
+
+
+Options = TypeVar("Options")
+
+
+def parse_options(cls: type[Options], options: dict[str, Any], table: str) -> Options:
+    """An engine's options dataclass from its ``[engines.NAME]`` table: known keys, the defaults' types."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in options.items():
+        if key not in fields:
+            raise EngineError(f"unknown [{table}] option {key!r}; known: {', '.join(fields)}")
+        kind = type(fields[key].default)
+        if kind is float:
+            fits = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if not fits:
+            raise EngineError(f"[{table}] {key} must be {kind.__name__}, got {value!r}")
+        values[key] = kind(value)
+    return cls(**values)

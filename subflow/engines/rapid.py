@@ -17,13 +17,10 @@ tries to download anything.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import logging
 import os
 import re
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +29,8 @@ import cv2
 import numpy as np
 
 from ..lines import LineParams, find_lines, group_into_lines, union_box, wide_gaps
-from ..records import Box, Recognition, Task
-from .base import Engine, EngineError
+from ..records import Box, Recognition
+from .base import CPUEngine, EngineError, parse_options
 from .scriptcheck import ScriptCheck
 
 DETECT_MODES = ("lines", "model", "auto")
@@ -66,26 +63,13 @@ class RapidOptions:
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> "RapidOptions":
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values = {}
-        for key, value in options.items():
-            if key not in fields:
-                raise EngineError(f"unknown [engines.rapid] option {key!r}; known: {', '.join(fields)}")
-            kind = type(fields[key].default)
-            if kind is float:
-                fits = isinstance(value, (int, float)) and not isinstance(value, bool)
-            else:
-                fits = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-            if not fits:
-                raise EngineError(f"[engines.rapid] {key} must be {kind.__name__}, got {value!r}")
-            values[key] = kind(value)
-        parsed = cls(**values)
+        parsed = parse_options(cls, options, "engines.rapid")
         if parsed.detect not in DETECT_MODES:
             raise EngineError(f"[engines.rapid] detect must be one of {', '.join(DETECT_MODES)}, got {parsed.detect!r}")
         return parsed
 
 
-class RapidEngine(Engine):
+class RapidEngine(CPUEngine):
     """rapidocr recognition on lines found by the stroke mask (or by its DB detector)."""
 
     name = "rapid"
@@ -100,15 +84,7 @@ class RapidEngine(Engine):
         self._ocr = None
         self._lock = threading.Lock()  # one model call at a time; also guards the lazy load
 
-    async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
-        if task.kind != "recognize":
-            raise EngineError(
-                f"the rapid engine only reads text; task {task.kind!r} needs a VLM engine (e.g. --engine hunyuan)"
-            )
-        return await asyncio.to_thread(self.read, list(crops))
-
     def read(self, crops: list[np.ndarray]) -> list[Recognition]:
-        """Synchronous :meth:`recognize` (for benchmarks and non-async callers)."""
         with self._lock:
             mode = self.settings.detect
             boxes = [self._find(crop, "model" if mode == "model" else "lines") for crop in crops]

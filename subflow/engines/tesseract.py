@@ -11,10 +11,7 @@ Arabic dots) are joined before reading, so their marks stay on the line.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +19,9 @@ import cv2
 import numpy as np
 
 from ..lines import LineParams, find_lines, union_box
-from ..records import Box, Recognition, Task
+from ..records import Box, Recognition
 from ..textmask import stroke_mask
-from .base import Engine, EngineError
+from .base import CPUEngine, EngineError, parse_options
 from .languages import LanguageError, installed_tesseract, parse_langs
 from .rapid import _blank
 
@@ -41,20 +38,10 @@ class TesseractOptions:
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> "TesseractOptions":
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values = {}
-        for key, value in options.items():
-            if key not in fields:
-                raise EngineError(f"unknown [engines.tesseract] option {key!r}; known: {', '.join(fields)}")
-            kind = type(fields[key].default)
-            fits = isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else isinstance(value, kind)
-            if not fits:
-                raise EngineError(f"[engines.tesseract] {key} must be {kind.__name__}, got {value!r}")
-            values[key] = kind(value)
-        return cls(**values)
+        return parse_options(cls, options, "engines.tesseract")
 
 
-class TesseractEngine(Engine):
+class TesseractEngine(CPUEngine):
     """Tesseract LSTM recognition of the lines found by the stroke mask."""
 
     name = "tesseract"
@@ -74,15 +61,7 @@ class TesseractEngine(Engine):
         self._api = None
         self._lock = threading.Lock()  # one call at a time; also guards the lazy load
 
-    async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
-        if task.kind != "recognize":
-            raise EngineError(
-                f"the tesseract engine only reads text; task {task.kind!r} needs a VLM engine (e.g. --engine hunyuan)"
-            )
-        return await asyncio.to_thread(self.read, list(crops))
-
     def read(self, crops: list[np.ndarray]) -> list[Recognition]:
-        """Synchronous :meth:`recognize` (for benchmarks and non-async callers)."""
         with self._lock:
             api = self._load()
             results = []
