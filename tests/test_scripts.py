@@ -6,6 +6,7 @@ The samples' accuracy targets (ru_basic, ko_basic, ja_basic) are asserted with t
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -97,6 +98,15 @@ def test_lang_flag_reads_russian_exactly(tmp_path):
     assert "tesseract (rus" in result.stderr  # the summary names the engine that read it
     truth = [cue.content for cue in srt.parse((SAMPLES / "ru_basic.srt").read_text(encoding="utf-8"))]
     assert [cue.content for cue in srt.parse(out.read_text(encoding="utf-8"))] == truth
+
+
+def test_live_takes_lang_too():
+    result = subflow("live", str(SAMPLES / "ko_basic.mp4"), "--json", "--lang", "ko")
+    assert result.returncode == 0, result.stderr
+    texts = [json.loads(line)["text"] for line in result.stdout.splitlines()]
+    truth = [cue.content for cue in srt.parse((SAMPLES / "ko_basic.srt").read_text(encoding="utf-8"))]
+    assert len(texts) == len(truth)
+    assert sum(edit_distance(a, b) for a, b in zip(truth, texts)) / sum(map(len, truth)) <= 0.02, texts
 
 
 def test_unknown_lang_is_one_line_and_exit_2(tmp_path):
