@@ -98,6 +98,7 @@ class Pipeline:
         self.stats = stats = Stats(duration=source.duration)
         self.bands = self.resolve_bands(source)
         detectors = [Detector(band, self.config.detector) for band in self.bands]
+        self.engine.reset()
         recognizer = Recognizer(self.engine, self.config.recognizer)
         merger = Merger(self.config.merger)
         try:

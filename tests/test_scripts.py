@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import srt
 
@@ -19,7 +20,9 @@ from benchmarks.engine_rapid import render_band
 from subflow.config import Config
 from subflow.engines import EngineError, create_engine
 from subflow.engines.languages import LanguageError, engine_for, installed_tesseract, parse_langs
+from subflow.engines.scriptcheck import ScriptCheck
 from subflow.pipeline import Pipeline
+from subflow.records import Box
 from subflow.score import edit_distance
 from subflow.source import VideoSource
 
@@ -74,21 +77,51 @@ def test_tesseract_without_a_language_or_its_data_says_what_to_install():
         engine.read([render_band(["text"])])
 
 
-def test_russian_without_lang_gets_one_warning_and_no_lookalikes(tmp_path):
+def test_russian_without_lang_gets_one_warning_then_is_read_as_russian(tmp_path):
+    """The script check names Russian within the first lines and the engine reads on with it: one
+    warning line, no Latin look-alike cue, and here (the check fired in the first batch) every cue exact."""
     out = tmp_path / "ru.srt"
-    result = subflow("extract", str(SAMPLES / "ru_basic.mp4"), "-o", str(out), "-q")
+    result = subflow("extract", str(SAMPLES / "ru_basic.mp4"), "-o", str(out))
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
     assert len(warnings) == 1 and "--lang ru" in warnings[0] and "Russian" in warnings[0], result.stderr
-    cues = list(srt.parse(out.read_text(encoding="utf-8")))
-    assert not [cue.content for cue in cues if any("a" <= ch.lower() <= "z" for ch in cue.content)], cues
+    assert "then tesseract (rus" in result.stderr  # the summary says which engine read what
+    cues = [cue.content for cue in srt.parse(out.read_text(encoding="utf-8"))]
+    assert not [text for text in cues if any("a" <= ch.lower() <= "z" for ch in text)], cues
+    assert cues == [cue.content for cue in srt.parse((SAMPLES / "ru_basic.srt").read_text(encoding="utf-8"))]
 
 
-def test_korean_without_lang_is_named_too(tmp_path):
-    result = subflow("extract", str(SAMPLES / "ko_basic.mp4"), "-o", str(tmp_path / "ko.srt"), "-q")
+def test_without_switching_russian_gets_the_warning_and_no_cue(tmp_path):
+    out = tmp_path / "ru.srt"
+    result = subflow("extract", str(SAMPLES / "ru_basic.mp4"), "-o", str(out), "-q",
+                     "--set", "engines.rapid.switch_script=false")
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
-    assert len(warnings) == 1 and "--lang ko" in warnings[0], result.stderr
+    assert len(warnings) == 1 and "rerun with --lang ru" in warnings[0], result.stderr
+    assert list(srt.parse(out.read_text(encoding="utf-8"))) == []  # before the check: "Aa.", "HeT!", "KPACOTA B"
+
+
+def test_a_mixed_batch_is_checked_per_input(tmp_path):
+    """Russian, English, Korean in one run without --lang: a warning for each foreign script, and the
+    English file between them is read by the default model again, not by the Russian one."""
+    result = subflow("extract", *(str(SAMPLES / f"{name}_basic.mp4") for name in ("ru", "en", "ko")),
+                     "-o", f"{tmp_path}/", "-q")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 2 and "--lang ru" in warnings[0] and "--lang ko" in warnings[1], result.stderr
+    for name in ("ru", "en", "ko"):
+        truth = "\n".join(c.content for c in srt.parse((SAMPLES / f"{name}_basic.srt").read_text(encoding="utf-8")))
+        got = "\n".join(c.content for c in srt.parse((tmp_path / f"{name}_basic.srt").read_text(encoding="utf-8")))
+        assert edit_distance(truth, got) / len(truth) <= 0.02, (name, got)
+
+
+def test_unnamed_script_gets_the_generic_line():
+    """No installed language reads the lines (here: blank pictures): the warning lists the scripts."""
+    check = ScriptCheck()
+    warnings = [check.add(Box(0, 0, 400, 40), np.zeros((40, 400, 3), np.uint8), "", 0.0) for _ in range(4)]
+    assert warnings[:3] == [None] * 3 and check.language is None
+    assert "Cyrillic (--lang ru)" in warnings[3] and "pass --lang" in warnings[3]
+    assert check.doubted(Box(0, 0, 90, 45), "Het!", 0.99)  # Latin reads are look-alikes from now on
 
 
 def test_lang_flag_reads_russian_exactly(tmp_path):

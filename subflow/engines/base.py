@@ -45,6 +45,9 @@ class Engine(abc.ABC):
     async def aclose(self) -> None:
         """Release models, sessions and connections."""
 
+    def reset(self) -> None:
+        """A new input begins: forget what was learnt from the last one (models stay loaded)."""
+
     def describe(self) -> str:
         """One line for logs and the end summary."""
         return self.name
@@ -69,13 +72,21 @@ Options = TypeVar("Options")
 
 
 def parse_options(cls: type[Options], options: dict[str, Any], table: str) -> Options:
-    """An engine's options dataclass from its ``[engines.NAME]`` table: known keys, the defaults' types."""
+    """An engine's options dataclass from its ``[engines.NAME]`` table: known keys, the defaults' types.
+    Strings from the command line (``--set engines.rapid.threads=1``) are converted as config settings are."""
+    from ..config import ConfigError, _coerce
+
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
     for key, value in options.items():
         if key not in fields:
             raise EngineError(f"unknown [{table}] option {key!r}; known: {', '.join(fields)}")
         kind = type(fields[key].default)
+        if isinstance(value, str) and kind is not str:
+            try:
+                value = _coerce(fields[key].default, value, f"{table}.{key}", "command line")
+            except ConfigError as exc:
+                raise EngineError(str(exc)) from None
         if kind is float:
             fits = isinstance(value, (int, float)) and not isinstance(value, bool)
         else:

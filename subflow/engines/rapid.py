@@ -30,7 +30,7 @@ import numpy as np
 
 from ..lines import LineParams, find_lines, group_into_lines, union_box, wide_gaps
 from ..records import Box, Recognition
-from .base import CPUEngine, EngineError, parse_options
+from .base import CPUEngine, Engine, EngineError, parse_options
 from .scriptcheck import ScriptCheck
 
 DETECT_MODES = ("lines", "model", "auto")
@@ -60,6 +60,7 @@ class RapidOptions:
     rec_model: str = ""  # path of a PP-OCR rec .onnx with an embedded dictionary; "" = the wheel's PP-OCRv6 small
     det_model: str = ""  # path of a PP-OCR det .onnx; "" = the wheel's PP-OCRv6 small
     script_check: bool = True  # warn once when most lines are in a script the model cannot read (Cyrillic ...)
+    switch_script: bool = True  # and when Tesseract data reads them, go on with the tesseract engine
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> "RapidOptions":
@@ -80,23 +81,38 @@ class RapidEngine(CPUEngine):
         super().__init__(**options)
         self.settings = RapidOptions.parse(options)
         self.line_params = LineParams()
-        self.script_check = ScriptCheck()
+        self.script_check = ScriptCheck(switch=self.settings.switch_script)
         self._ocr = None
+        self._switched: Engine | None = None  # the tesseract engine the script check switched to
         self._lock = threading.Lock()  # one model call at a time; also guards the lazy load
 
     def read(self, crops: list[np.ndarray]) -> list[Recognition]:
         with self._lock:
+            if self._switched is not None:
+                return self._switched.read(crops)
             mode = self.settings.detect
             boxes = [self._find(crop, "model" if mode == "model" else "lines") for crop in crops]
             results = self._read_lines(crops, boxes, check=True)
-            if mode == "auto":
+            if mode == "auto" and not self.script_check.warned:  # the model cannot read this script: no retries
                 unsure = [i for i, r in enumerate(results) if self._worth_detecting(crops[i], boxes[i], r)]
                 if unsure:
                     again = self._read_lines([crops[i] for i in unsure], [self._find(crops[i], "model") for i in unsure])
                     for i, result in zip(unsure, again):
                         if result.lines and (not results[i].lines or result.confidence > results[i].confidence):
                             results[i] = result
+            if self._switch():
+                return self._switched.read(crops)  # this batch too: its reads were dropped as doubtful
             return results
+
+    def _switch(self) -> bool:
+        """Go on with the tesseract engine once the script check has named a language (``switch_script``)."""
+        language = self.script_check.language
+        if language is None or not self.settings.switch_script:
+            return False
+        from .tesseract import TesseractEngine  # tesseract imports this module
+
+        self._switched = TesseractEngine(lang=language.code)
+        return True
 
     def _worth_detecting(self, crop: np.ndarray, boxes: list[Box], result: Recognition) -> bool:
         """auto: is a weak read worth a second try with the DB detector?
@@ -112,11 +128,24 @@ class RapidEngine(CPUEngine):
     def describe(self) -> str:
         rec = Path(self.settings.rec_model).name if self.settings.rec_model else "PP-OCRv6 small"
         threads = self.settings.threads or os.cpu_count()
-        return f"rapid ({rec} rec, detect={self.settings.detect}, {threads} threads)"
+        switched = f", then {self._switched.describe()} by the script check" if self._switched else ""
+        return f"rapid ({rec} rec, detect={self.settings.detect}, {threads} threads){switched}"
 
     async def aclose(self) -> None:
         with self._lock:
             self._ocr = None
+            self._forget_script()
+
+    def reset(self) -> None:
+        """Each input gets its own script check (a batch may hold Russian and English videos)."""
+        with self._lock:
+            self._forget_script()
+
+    def _forget_script(self) -> None:
+        self.script_check = ScriptCheck(switch=self.settings.switch_script)
+        if self._switched is not None:
+            self._switched.close()
+            self._switched = None
 
     def _find(self, crop: np.ndarray, how: str) -> list[Box]:
         """Line boxes of one crop, by the stroke-mask finder or by the DB detector."""

@@ -43,6 +43,8 @@ class ScriptCheck:
     min_ratio: float = 4.0  # lines at least this many heights wide count (a few characters or more)
     keep: int = 4  # unread line images kept for naming the language
     name_confidence: float = 0.75  # a Tesseract language names the script when it reads them this well
+    switch: bool = False  # the engine goes on with the named language (the message says so)
+    language: Language | None = None  # the language named when the warning went out
     lines: int = 0
     unread: int = 0
     warned: bool = False
@@ -59,7 +61,8 @@ class ScriptCheck:
                 self.samples.append(image)
         if self.lines >= self.min_lines and self.suspicious:
             self.warned = True
-            return self.message(self.name_language())
+            self.language = self.name_language()
+            return self.message(self.language)
         return None
 
     @property
@@ -111,6 +114,9 @@ class ScriptCheck:
         share = f"{self.unread} of {self.lines} subtitle lines"
         if language is not None:
             name = language.name if language.name == language.script else f"{language.name} ({language.script})"
+            if self.switch:
+                return (f"{share} could not be read: they look like {name}, which the rapid engine's model does not "
+                        f"read; reading on with --lang {language.code} (pass it to read the first lines too)")
             return (f"{share} could not be read: they look like {name}, which the rapid engine's model does not "
                     f"read; rerun with --lang {language.code}")
         return (f"{share} could not be read: the script on screen is likely one the rapid engine's model does not "
