@@ -8,8 +8,9 @@ covers far less of the line than its width holds (any script fills at least one 
 line height), or when it is a weak read made only of letters that Cyrillic shares with Latin
 capitals. When most lines of a run are unread, the engine says so once, with the ``--lang`` to
 pass; where Tesseract language data is installed, a few of the unread lines are tried with each
-language, so the message can name the one that reads them. From then on the engine drops what it
-reads without near certainty and all Latin text, so look-alikes ("Het!" for "Нет!") are not written as cues.
+language, so the message can name the one that reads them; the rapid engine then reads on with
+that language (``switch_script``). Otherwise it drops what it reads without near certainty and all
+Latin text, so look-alikes ("Het!" for "Нет!") are not written as cues.
 """
 
 from __future__ import annotations
