@@ -9,9 +9,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .cache/stamps
 # Debian packages: fonts for rendering samples and test text, ffmpeg (sink checks), chromium (overlay test),
-# gst-rtsp-server and plugins (a real RTSP server for the live tests).
+# gst-rtsp-server and plugins (a real RTSP server for the live tests), Tesseract language data and fonts for
+# the scripts the rapid model lacks (the tesseract engine and its samples, docs/scripts.md).
 APT_PACKAGES := fonts-dejavu-core fonts-wqy-zenhei ffmpeg chromium python3-gi gir1.2-gst-rtsp-server-1.0 \
-	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
+	tesseract-ocr-rus tesseract-ocr-kor fonts-nanum
 DEMO_SAMPLE := samples/en_basic.mp4
 DEMO_OUT := out/demo.srt
 

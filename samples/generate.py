@@ -43,9 +43,12 @@ TOP_TAG = r"{\an8}"  # SRT convention for a cue shown at the top of the frame
 FONTS: dict[str, tuple[tuple[str, ...], str]] = {
     "latin": (("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",), "fonts-dejavu-core"),
     "cjk": (("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",), "fonts-wqy-zenhei"),
+    "hangul": (("/usr/share/fonts/truetype/nanum/NanumGothicBold.ttf",), "fonts-nanum"),
 }
 FONT_PACKAGES = tuple(package for _, package in FONTS.values())
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
+# Scripts with a font of their own (Cyrillic is in the Latin font), checked before _CJK.
+_SCRIPT_FONTS = ((re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]"), "hangul"),)
 
 
 class GenerateError(RuntimeError):
@@ -119,6 +122,7 @@ class VideoSpec:
     crf: int = 26
     preset: str = "medium"
     covers: tuple[str, ...] = ()
+    lang: str = ""  # the --lang the sample needs ("" = read with the defaults)
 
     def __post_init__(self) -> None:
         if self.width % 2 or self.height % 2:
@@ -178,6 +182,9 @@ def _font(script: str, size: int) -> ImageFont.FreeTypeFont:
 
 
 def _font_for(text: str, size: int) -> ImageFont.FreeTypeFont:
+    for pattern, script in _SCRIPT_FONTS:
+        if pattern.search(text):
+            return _font(script, size)
     return _font("cjk" if _CJK.search(text) else "latin", size)
 
 
@@ -766,7 +773,64 @@ def manifest_entry(spec: VideoSpec) -> dict:
         "duration": round(int(pts[-1] - pts[0]) / TICKS, 6),
         "cues": len(spec.events),
         "covers": list(spec.covers),
+        **({"lang": spec.lang} if spec.lang else {}),
     }
+
+
+# --------------------------------------------------------------------------- more scripts (read with --lang)
+
+
+def sample_ru_basic() -> VideoSpec:
+    events = _script([
+        ("Доброе утро! Ты уже проснулся?", 55, 0),
+        ("Мы опоздаем на поезд.", 50, 10),
+        ("Да.", 20, 8),
+        ("КРАСОТА В ГЛАЗАХ СМОТРЯЩЕГО", 50, 0),
+        (("Где ты был всю ночь?", "Я ждала тебя до утра."), 60, 12),
+        ("Съешь же этих мягких французских булок", 55, 0),
+        ("Нет!", 18, 0),
+    ])
+    return VideoSpec("ru_basic", 1280, 720, 25, 338, events,
+                     [Scene(0, "plasma", 91, shapes=2, pan=(1, 0)), Scene(170, "stripes", 92, lines=1)],
+                     crf=30, lang="ru",
+                     covers=("russian (Cyrillic, --lang ru)", "an all-caps line of Latin look-alikes (КРАСОТА В)",
+                             "two-line cue", "3-character cue", "first-frame cue", "last-frame cue",
+                             "back-to-back changes", "scene cut"))
+
+
+def sample_ko_basic() -> VideoSpec:
+    events = _script([
+        ("안녕하세요, 반갑습니다.", 50, 0),
+        ("내일 아침에 다시 만나요", 55, 10),
+        ("지금 어디에 있어요?", 45, 0),
+        ("괜찮아요", 25, 12),
+        (("정말 고마워요.", "다음에 또 봐요!"), 60, 8),
+        ("우리 같이 영화 보러 갈래요?", 55, 10),
+    ], start=6)
+    return VideoSpec("ko_basic", 1280, 720, 25, 336, events,
+                     [Scene(0, "plasma", 93, shapes=2, pan=(-1, 0)), Scene(160, "stripes", 94, lines=1)],
+                     crf=30, lang="ko",
+                     covers=("korean (Hangul, --lang ko)", "two-line cue", "4-character cue", "back-to-back changes",
+                             "scene cut", "blank at start and end"))
+
+
+def sample_ja_basic() -> VideoSpec:
+    events = _script([
+        ("明日の朝、駅で会いましょう", 55, 0),
+        ("ちょっと待って！", 40, 10),
+        ("はい", 20, 8),
+        ("コーヒーを飲みに行きませんか？", 55, 0),
+        (("本当にありがとう。", "また会いましょう。"), 60, 12),
+        ("東京タワーが見える", 50, 10),
+    ], start=5)
+    return VideoSpec("ja_basic", 1280, 720, 25, 335, events,
+                     [Scene(0, "plasma", 95, shapes=2, pan=(1, 0)), Scene(165, "stripes", 96, lines=1)],
+                     crf=30, lang="ja",
+                     covers=("japanese (kanji, hiragana, katakana; read by the default model)", "two-line cue",
+                             "2-character cue", "back-to-back changes", "scene cut"))
+
+
+SAMPLES.update({"ru_basic": sample_ru_basic, "ko_basic": sample_ko_basic, "ja_basic": sample_ja_basic})
 
 
 # --------------------------------------------------------------------------- benchmark videos

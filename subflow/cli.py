@@ -68,6 +68,13 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         "or x0,y0,x1,y1 as fractions of the frame (0.1,0.8,0.9,1) or pixels",
     )
     group.add_argument("--engine", choices=sorted(ENGINES), help="OCR engine (default: rapid, embedded, CPU)")
+    group.add_argument(
+        "--lang",
+        metavar="LANG",
+        help="language on screen, e.g. ru, ko, ar, th (or ru+en). The default model reads Chinese, Japanese and "
+        "Latin-script languages; others are read by the tesseract engine with Debian's language data "
+        "(apt-get install tesseract-ocr-rus ...). `subflow doctor` lists what can be read here",
+    )
     group.add_argument("--task", choices=["recognize", "translate"], help="read the text, or read and translate it")
     group.add_argument("--target", metavar="LANG", help="translation target language: en or zh (with --task translate)")
     group.add_argument(
@@ -115,6 +122,7 @@ def load_config(args: argparse.Namespace) -> Config:
     flags = {
         "region.band": args.region,
         "recognizer.engine": args.engine,
+        "recognizer.lang": args.lang,
         "recognizer.task": args.task,
         "recognizer.target": args.target,
         "detector.sample_every": args.sample_every,

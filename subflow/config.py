@@ -56,6 +56,7 @@ class RecognizerConfig:
     engine: str = "rapid"
     task: str = "recognize"  # "recognize" or "translate"
     target: str = "en"  # translation target language
+    lang: str = ""  # language(s) on screen, e.g. "ru" or "ru+en"; "" = the engine's default (rapid: Chinese, Japanese, Latin)
     batch_size: int = 0  # crops per engine call; 0 = the engine's own preference
     max_wait_ms: float = 20.0  # how long a partial batch waits for more crops
     min_confidence: float = 1.0  # a segment's later frames are skipped when its first read is this confident (1.0 = read all)

@@ -26,6 +26,7 @@ from .engines import install_hint
 from .engines.base import EngineError
 from .engines.hunyuan_api import normalise_endpoint
 from .engines.hunyuan_common import DEFAULT_MODEL
+from .engines.languages import LANGUAGES, installed_tesseract, readable
 
 
 
@@ -84,6 +85,35 @@ def check_rapid() -> Check:
     if missing:
         return Check("warn", "engine rapid", f"missing {', '.join(missing)}", install_hint())
     return Check("ok", "engine rapid", f"rapidocr {_version('rapidocr')}, onnxruntime {_version('onnxruntime')}")
+
+
+def check_tesseract() -> Check:
+    found = installed_tesseract()
+    if importlib.util.find_spec("tesserocr") is None:
+        return Check("warn", "engine tesseract", "tesserocr not installed (reads Cyrillic, Korean, Arabic, Thai)",
+                     "pip install 'subflow[scripts]'")
+    if not any(not language.rapid and language.tesseract in found for language in LANGUAGES.values()):
+        return Check("warn", "engine tesseract", f"tesserocr {_version('tesserocr')}, no language data for it",
+                     "apt-get install tesseract-ocr-rus (one package per language; see the scripts line)")
+    return Check("ok", "engine tesseract", f"tesserocr {_version('tesserocr')}, data in {found[next(iter(found))]}")
+
+
+def check_scripts() -> Check:
+    """Which languages --lang can read here, and the package for each one that it cannot."""
+    tesseract = importlib.util.find_spec("tesserocr") is not None
+    found = installed_tesseract()
+    here = readable(tesseract, found)
+    rapid = [language.code for language in here if language.rapid]
+    extra = [language.code for language in here if not language.rapid]
+    detail = f"--lang {' '.join(rapid)} (rapid)" + (f"; {' '.join(extra)} (tesseract)" if extra else "")
+    missing = [language for language in LANGUAGES.values() if language not in here]
+    if not missing:
+        return Check("ok", "languages", detail)
+    packages = " ".join(language.package for language in missing if language.tesseract not in found)
+    fix = f"for {' '.join(language.code for language in missing)}: "
+    fix += ("" if tesseract else "pip install 'subflow[scripts]'" + (" and " if packages else ""))
+    fix += f"apt-get install {packages}" if packages else ""
+    return Check("ok" if extra else "warn", "languages", detail, fix)
 
 
 def check_gpu() -> Check:
@@ -169,7 +199,7 @@ def check_endpoint(url: str, timeout: float = 3.0) -> Check:
 
 def run_checks(config: Config, endpoints: list[str]) -> list[Check]:
     hunyuan = {**config.engines.get("hunyuan-transformers", {}), **config.engines.get("hunyuan", {})}
-    checks = [check_python(), check_pyav(), check_rapid(), check_gpu(), check_torch(), check_transformers(), check_vllm(),
+    checks = [check_python(), check_pyav(), check_rapid(), check_tesseract(), check_scripts(), check_gpu(), check_torch(), check_transformers(), check_vllm(),
               check_model(str(hunyuan.get("model", DEFAULT_MODEL)), str(hunyuan.get("revision", "")))]
     configured = config.engines.get("hunyuan-api", {}).get("endpoints", [])
     if isinstance(configured, str):

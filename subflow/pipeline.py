@@ -17,7 +17,8 @@ from typing import Any
 
 from .config import Config, ConfigError
 from .detector import Detector, Event, Tick
-from .engines import Engine, create_engine
+from .engines import Engine, EngineError, create_engine
+from .engines.languages import LanguageError, engine_for
 from .merger import Merger
 from .recognizer import Recognizer, run_on_engine_loop
 from .records import Cue, CueUpdate
@@ -82,8 +83,15 @@ class Pipeline:
     def engine(self) -> Engine:
         """The OCR engine, created on first use (model loading is the slow part of start-up)."""
         if self._engine is None:
-            name = self.config.recognizer.engine
-            self._engine = create_engine(name, **self.config.engine_options(name))
+            recognizer = self.config.recognizer
+            try:
+                name = engine_for(recognizer.engine, recognizer.lang)
+            except LanguageError as exc:
+                raise EngineError(str(exc)) from None
+            options = self.config.engine_options(name)
+            if name == "tesseract" and recognizer.lang:
+                options["lang"] = recognizer.lang
+            self._engine = create_engine(name, **options)
         return self._engine
 
     def updates(self, source: VideoSource) -> Iterator[CueUpdate]:
@@ -91,6 +99,7 @@ class Pipeline:
         self.stats = stats = Stats(duration=source.duration)
         self.bands = self.resolve_bands(source)
         detectors = [Detector(band, self.config.detector) for band in self.bands]
+        self.engine.reset()
         recognizer = Recognizer(self.engine, self.config.recognizer)
         merger = Merger(self.config.merger)
         try:

@@ -11,6 +11,7 @@ import pytest
 
 from subflow.config import LIMITS, Config, ConfigError
 from subflow.engines.rapid import RapidOptions
+from subflow.engines.tesseract import TesseractOptions
 
 DEFAULT = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
 
@@ -25,6 +26,7 @@ def test_default_toml_lists_every_setting_with_the_code_default():
         expected = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
         assert data[name] == expected, f"[{name}] differs from the code"
     assert data["engines"]["rapid"] == dataclasses.asdict(RapidOptions())
+    assert data["engines"]["tesseract"] == dataclasses.asdict(TesseractOptions())
 
 
 def test_file_then_overrides(tmp_path):

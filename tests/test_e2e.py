@@ -27,7 +27,7 @@ def results() -> dict:
     """Each sample extracted once (module scope: the engine loads once per sample run)."""
     out = {}
     for sample in MANIFEST:
-        cues = list(extract(SAMPLES / sample["file"], region__band=region_for(sample)))
+        cues = list(extract(SAMPLES / sample["file"], region__band=region_for(sample), recognizer__lang=sample.get("lang", "")))
         frame = 1 / sample["fps"] if not sample.get("vfr") else 1 / 60
         out[sample["name"]] = (cues, score(load_cues(SAMPLES / sample["srt"]), cues, frame_duration=1 / sample["fps"]), frame)
     return out

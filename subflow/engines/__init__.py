@@ -22,6 +22,7 @@ ENGINES: dict[str, str] = {
     "hunyuan": "subflow.engines.hunyuan:HunyuanVLLMEngine",
     "hunyuan-api": "subflow.engines.hunyuan_api:HunyuanAPIEngine",
     "hunyuan-transformers": "subflow.engines.hunyuan_transformers:HunyuanTransformersEngine",
+    "tesseract": "subflow.engines.tesseract:TesseractEngine",
 }
 
 # name -> (modules it imports that are not core dependencies, the optional extra that installs them)

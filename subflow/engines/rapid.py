@@ -17,12 +17,10 @@ tries to download anything.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
+import logging
 import os
 import re
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +28,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..config import COUNT, NON_NEGATIVE, SHARE, ConfigError, Limit, check_limit, coerce
+from ..config import COUNT, NON_NEGATIVE, SHARE, Limit
 from ..lines import LineParams, find_lines, group_into_lines, union_box, wide_gaps
-from ..records import Box, Recognition, Task
-from .base import Engine, EngineError
+from ..records import Box, Recognition
+from .base import CPUEngine, Engine, EngineError, parse_options
+from .scriptcheck import ScriptCheck
 
 DETECT_MODES = ("lines", "model", "auto")
 RAPID_LIMITS = {
@@ -44,6 +43,7 @@ RAPID_LIMITS = {
     "det_side": Limit(32),
     "rec_batch": COUNT,
 }
+log = logging.getLogger("subflow")
 
 # Spaces the rec model puts between CJK characters are artefacts (it never reads the pause
 # space of Chinese subtitles; _restore_cjk_spaces puts real ones back from the image).
@@ -68,28 +68,19 @@ class RapidOptions:
     spin: bool = False  # let onnxruntime's threads spin-wait between calls (only faster when OCR has the cores alone)
     rec_model: str = ""  # path of a PP-OCR rec .onnx with an embedded dictionary; "" = the wheel's PP-OCRv6 small
     det_model: str = ""  # path of a PP-OCR det .onnx; "" = the wheel's PP-OCRv6 small
+    script_check: bool = True  # warn once when most lines are in a script the model cannot read (Cyrillic ...)
+    switch_script: bool = True  # and when Tesseract data reads them, go on with the tesseract engine
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> "RapidOptions":
         """Check an ``[engines.rapid]`` table; values from ``--set`` arrive as text and get the field's type."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values = {}
-        for key, value in options.items():
-            if key not in fields:
-                raise EngineError(f"unknown [engines.rapid] option {key!r}; known: {', '.join(fields)}")
-            name = f"engines.rapid.{key}"
-            try:
-                values[key] = coerce(value, type(fields[key].default), name, "engine options")
-                check_limit(name, values[key], RAPID_LIMITS.get(key), "engine options")
-            except ConfigError as exc:
-                raise EngineError(str(exc)) from None
-        parsed = cls(**values)
+        parsed = parse_options(cls, options, "engines.rapid", RAPID_LIMITS)
         if parsed.detect not in DETECT_MODES:
             raise EngineError(f"[engines.rapid] detect must be one of {', '.join(DETECT_MODES)}, got {parsed.detect!r}")
         return parsed
 
 
-class RapidEngine(Engine):
+class RapidEngine(CPUEngine):
     """rapidocr recognition on lines found by the stroke mask (or by its DB detector)."""
 
     name = "rapid"
@@ -100,30 +91,38 @@ class RapidEngine(Engine):
         super().__init__(**options)
         self.settings = RapidOptions.parse(options)
         self.line_params = LineParams()
+        self.script_check = ScriptCheck(switch=self.settings.switch_script)
         self._ocr = None
+        self._switched: Engine | None = None  # the tesseract engine the script check switched to
         self._lock = threading.Lock()  # one model call at a time; also guards the lazy load
 
-    async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
-        if task.kind != "recognize":
-            raise EngineError(
-                f"the rapid engine only reads text; task {task.kind!r} needs a VLM engine (e.g. --engine hunyuan)"
-            )
-        return await asyncio.to_thread(self.read, list(crops))
-
     def read(self, crops: list[np.ndarray]) -> list[Recognition]:
-        """Synchronous :meth:`recognize` (for benchmarks and non-async callers)."""
         with self._lock:
+            if self._switched is not None:
+                return self._switched.read(crops)
             mode = self.settings.detect
             boxes = [self._find(crop, "model" if mode == "model" else "lines") for crop in crops]
-            results = self._read_lines(crops, boxes)
-            if mode == "auto":
+            results = self._read_lines(crops, boxes, check=True)
+            if mode == "auto" and not self.script_check.warned:  # the model cannot read this script: no retries
                 unsure = [i for i, r in enumerate(results) if self._worth_detecting(crops[i], boxes[i], r)]
                 if unsure:
                     again = self._read_lines([crops[i] for i in unsure], [self._find(crops[i], "model") for i in unsure])
                     for i, result in zip(unsure, again):
                         if result.lines and (not results[i].lines or result.confidence > results[i].confidence):
                             results[i] = result
+            if self._switch():
+                return self._switched.read(crops)  # this batch too: its reads were dropped as doubtful
             return results
+
+    def _switch(self) -> bool:
+        """Go on with the tesseract engine once the script check has named a language (``switch_script``)."""
+        language = self.script_check.language
+        if language is None or not self.settings.switch_script:
+            return False
+        from .tesseract import TesseractEngine  # tesseract imports this module
+
+        self._switched = TesseractEngine(lang=language.code)
+        return True
 
     def _worth_detecting(self, crop: np.ndarray, boxes: list[Box], result: Recognition) -> bool:
         """auto: is a weak read worth a second try with the DB detector?
@@ -139,11 +138,24 @@ class RapidEngine(Engine):
     def describe(self) -> str:
         rec = Path(self.settings.rec_model).name if self.settings.rec_model else "PP-OCRv6 small"
         threads = self.settings.threads or os.cpu_count()
-        return f"rapid ({rec} rec, detect={self.settings.detect}, {threads} threads)"
+        switched = f", then {self._switched.describe()} by the script check" if self._switched else ""
+        return f"rapid ({rec} rec, detect={self.settings.detect}, {threads} threads){switched}"
 
     async def aclose(self) -> None:
         with self._lock:
             self._ocr = None
+            self._forget_script()
+
+    def reset(self) -> None:
+        """Each input gets its own script check (a batch may hold Russian and English videos)."""
+        with self._lock:
+            self._forget_script()
+
+    def _forget_script(self) -> None:
+        self.script_check = ScriptCheck(switch=self.settings.switch_script)
+        if self._switched is not None:
+            self._switched.close()
+            self._switched = None
 
     def _find(self, crop: np.ndarray, how: str) -> list[Box]:
         """Line boxes of one crop, by the stroke-mask finder or by the DB detector."""
@@ -168,14 +180,15 @@ class RapidEngine(Engine):
             words.append(Box(max(0, x0), max(0, y0), min(width, x1), min(height, y1)))
         return group_into_lines(words)
 
-    def _read_lines(self, crops: list[np.ndarray], boxes: list[list[Box]]) -> list[Recognition]:
-        """Recognise every line of every crop in one batched call and assemble per-crop answers."""
-        images = [
-            [crop[b.y0 : b.y1, b.x0 : b.x1] for b in crop_boxes if b.width > 0 and b.height > 0]
-            for crop, crop_boxes in zip(crops, boxes)
-        ]
+    def _read_lines(self, crops: list[np.ndarray], boxes: list[list[Box]], check: bool = False) -> list[Recognition]:
+        """Recognise every line of every crop in one batched call and assemble per-crop answers
+        (``check``: also count the reads in the script check)."""
+        boxes = [[b for b in crop_boxes if b.width > 0 and b.height > 0] for crop_boxes in boxes]
+        images = [[crop[b.y0 : b.y1, b.x0 : b.x1] for b in crop_boxes] for crop, crop_boxes in zip(crops, boxes)]
         flat = [image for crop_images in images for image in crop_images]
         reads = self._restore_cjk_spaces(flat, self._recognize(flat))
+        if self.settings.script_check:
+            reads = self._check_script([b for crop_boxes in boxes for b in crop_boxes], flat, reads, count=check)
         results, start = [], 0
         for crop_images in images:
             lines = [read for read in reads[start : start + len(crop_images)] if self._plausible(*read)]
@@ -185,6 +198,19 @@ class RapidEngine(Engine):
             else:
                 results.append(Recognition((), 0.0))
         return results
+
+    def _check_script(self, boxes: list[Box], images: list[np.ndarray], reads: list[tuple[str, float]],
+                      count: bool) -> list[tuple[str, float]]:
+        """Feed the batch's reads to the script check (``count``: first pass only; it warns once); when it
+        has found the run to be in a script the model cannot read, drop the reads it doubts instead of
+        passing look-alikes on."""
+        check = self.script_check
+        if count:
+            for box, image, (text, score) in zip(boxes, images, reads):
+                warning = check.add(box, image, text, score)
+                if warning:
+                    log.warning(warning)
+        return [("", 0.0) if check.doubted(box, text, score) else (text, score) for box, (text, score) in zip(boxes, reads)]
 
     def _plausible(self, text: str, score: float) -> bool:
         floor = self.settings.min_short_confidence if len(text) <= 2 else self.settings.min_line_confidence
@@ -215,7 +241,7 @@ class RapidEngine(Engine):
             words = [text for text, _ in pieces[start : start + len(group)]]
             start += len(group)
             if all(words) and "".join(words) == reads[i][0]:
-                reads[i] = (" ".join(words), reads[i][1])
+                reads[i] = (_join_phrases(words), reads[i][1])
         return reads
 
     def _model(self):
@@ -278,6 +304,16 @@ def _stop_spinning() -> None:
 
     options.subflow_no_spin = True  # type: ignore[attr-defined]
     session_class._init_sess_opts = staticmethod(options)
+
+
+def _join_phrases(pieces: list[str]) -> str:
+    """Join the pieces read between wide gaps, with a space only between pieces of two characters or more:
+    a pause space parts phrases, while a one-character piece is a glyph with wide side bearings (Japanese
+    kana such as ま, う and 。 leave gaps as wide as a pause once video compression blurs them)."""
+    text = pieces[0]
+    for before, piece in zip(pieces, pieces[1:]):
+        text += (" " if len(before) > 1 and len(piece) > 1 else "") + piece
+    return text
 
 
 def _overlap(a: Box, b: Box) -> bool:
