@@ -361,10 +361,11 @@ function editText() {
   area.setSelectionRange(area.value.length, area.value.length);
 }
 
-const nudge = (id, edge, frames) => {
+async function nudge(id, edge, frames) {
   state.edge = edge;
-  return edit("POST", jobPath(`/cues/${id}/nudge`), { edge, frames }, `Moved the ${edge} ${frames > 0 ? "later" : "earlier"} by a frame`);
-};
+  const result = await edit("POST", jobPath(`/cues/${id}/nudge`), { edge, frames }, `Moved the ${edge} ${frames > 0 ? "later" : "earlier"} by a frame`);
+  if (result?.changed[0]) seekTo(result.changed[0][edge]); // the video shows the new boundary's frame too
+}
 const split = (id) => edit("POST", jobPath(`/cues/${id}/split`), {}, "Split");
 const merge = (id) => edit("POST", jobPath(`/cues/${id}/merge`), {}, "Merged");
 const remove = (id) => {
