@@ -194,6 +194,17 @@ def test_edits_undo_and_a_restart_keep_everything(serve, tmp_path):
     assert sum("noise" in sub.content for sub in exported) == 2 and len(exported) == 10
     assert client.post(f"{base}/undo").json()["summary"].startswith("replaced")  # history survived too
 
+    # A translation typed in: side by side with the original, exported alone or bilingual.
+    said = cues[4]["id"]
+    client.patch(f"{base}/cues/{said}", json={"translations": {"fr": "Tu as entendu ce bruit ?"}})
+    look = client.get(f"{base}/cues", params={"review": True}).json()
+    assert len(look) == 9 and all("untranslated" in cue["review"] for cue in look)  # every other cue lacks French
+    french = list(srt.parse(client.get(f"{base}/export", params={"format": "srt", "lang": "fr"}).text))
+    assert [sub.content for sub in french] == ["Tu as entendu ce bruit ?"]
+    both = list(srt.parse(client.get(f"{base}/export", params={"format": "srt", "lang": "bilingual"}).text))
+    assert both[3].content == "Did you hear that sound?\nTu as entendu ce bruit ?" and len(both) == 10
+    _one_clear_error(client.get(f"{base}/export", params={"lang": "de"}), 404, "'de'")
+
 
 def test_a_job_running_when_the_server_dies_is_run_again(serve, tmp_path):
     server = serve()

@@ -19,7 +19,7 @@ from PIL import Image
 
 pytestmark = [pytest.mark.serve, needs_chromium]
 
-KEYS = {"Enter": ("Enter", 13, "\r"), "j": ("KeyJ", 74, "j"), "]": ("BracketRight", 221, "]")}
+KEYS = {"Enter": ("Enter", 13, "\r"), "j": ("KeyJ", 74, "j"), "]": ("BracketRight", 221, "]"), "u": ("KeyU", 85, "u"), "U": ("KeyU", 85, "U")}
 FIRST_TEXT = "document.querySelector('.cue textarea').value"
 
 
@@ -71,6 +71,13 @@ def test_an_editor_fixes_a_cue_and_exports_and_nothing_is_lost(serve):
         shown = "(() => { const i = document.getElementById('frame-b'); return i.complete && i.naturalWidth; })()"
         assert page.wait_for(f"{shown} === 1280", True, timeout=15) is True
         assert page.evaluate("document.querySelector('.cue.selected .start').textContent") == "00:02.440"
+
+        # Undo (u) puts the start back; redo (U) moves it again.
+        selected_start = "document.querySelector('.cue.selected .start').textContent"
+        press(page, "u")
+        assert page.wait_for(selected_start, "00:02.400") == "00:02.400"
+        press(page, "U")
+        assert page.wait_for(selected_start, "00:02.440") == "00:02.440"
 
         # Export SRT through the page's own link.
         href = page.evaluate("document.getElementById('export').href")
