@@ -208,10 +208,9 @@ class Service:
         return max((row["idx"] for row in self.store.cues(job_id)), default=-1) + 1
 
     def view_job(self, job: dict[str, Any]) -> Job:
-        rows = self.store.cues(job["id"]) if job["state"] != "queued" else []
-        languages = sorted({lang for row in rows for lang in row["translations"]})
+        count, languages = self.store.summary(job["id"])
         return Job(**{k: v for k, v in job.items() if k in Job.model_fields}, progress=self.jobs.progress.get(job["id"]),
-                   languages=languages, cues=len(rows))  # fmt: skip
+                   languages=languages, cues=count)  # fmt: skip
 
     def view_cue(self, job_id: str, row: dict[str, Any], languages: list[str]) -> CueOut:
         return CueOut(
@@ -259,6 +258,7 @@ class Service:
         return EditResult(edit=edit["id"], summary=edit["summary"], changed=changed, removed=removed)
 
     def record(self, job_id: str, kind: str, summary: str, changes: list[edits.Change]) -> EditResult:
+        changes = [change for change in changes if change.before != change.after]  # no empty steps in the history
         if not changes:
             return EditResult(edit=None, summary="nothing changed", changed=[], removed=[])
         return self.outcome(job_id, self.store.edit(job_id, kind, summary, changes), "after", "")

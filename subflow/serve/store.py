@@ -212,6 +212,15 @@ class Store:
             rows = self._db.execute('SELECT * FROM cues WHERE job_id = ? ORDER BY start, "end", id', (job_id,)).fetchall()
         return [_cue(row) for row in rows]
 
+    def summary(self, job_id: str) -> tuple[int, list[str]]:
+        """How many cues a job has, and the languages of their translations."""
+        with self._lock:
+            count = self._db.execute("SELECT COUNT(*) FROM cues WHERE job_id = ?", (job_id,)).fetchone()[0]
+            langs = self._db.execute(
+                "SELECT DISTINCT t.key FROM cues, json_each(cues.translations) AS t WHERE cues.job_id = ? ORDER BY t.key", (job_id,)
+            ).fetchall()
+        return count, [row[0] for row in langs]
+
     def cue(self, job_id: str, cue_id: int) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM cues WHERE job_id = ? AND id = ?", (job_id, cue_id)).fetchone()

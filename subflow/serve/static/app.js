@@ -382,10 +382,14 @@ async function addAfter(id) {
   const next = cue ? state.cues.find((c) => c.start >= cue.end && c.id !== id) : null;
   let end = next ? Math.min(next.start, start + 2) : start + 2;
   if (end - start < 0.04) { start = video.currentTime; end = start + 2; }
-  const text = prompt("Text of the new cue:");
-  if (!text) return;
-  const result = await edit("POST", jobPath("/cues"), { start, end, text }, "Added");
-  if (result?.changed[0]) select(result.changed[0].id);
+  // No pop-up: the new cue comes with "…" selected in its text box, ready to be typed over.
+  const result = await edit("POST", jobPath("/cues"), { start, end, text: "…" }, "Added");
+  if (result?.changed[0]) {
+    select(result.changed[0].id);
+    const area = cardOf(result.changed[0].id)?.querySelector("textarea");
+    area?.focus();
+    area?.select();
+  }
 }
 
 async function reread(id) {
