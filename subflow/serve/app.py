@@ -9,6 +9,7 @@ the server log), never a stack trace in a response.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import mimetypes
 import re
@@ -276,6 +277,54 @@ class Service:
         return self.view_job(job)
 
 
+class BodyLimit:
+    """ASGI middleware: a request body past ``limit`` bytes is cut off while it streams and answered
+    with a 413. A chunked upload carries no length to check up front; without this it would be
+    spooled whole before any route saw it."""
+
+    def __init__(self, app: Any, limit: int, message: str) -> None:
+        self.app = app
+        self.limit = limit
+        self.body = json.dumps({"error": message}).encode()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        seen, over, answered = 0, False, False
+
+        async def limited_receive() -> dict:
+            nonlocal seen, over
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    over = True
+                    return {"type": "http.disconnect"}  # the route stops reading; its answer is replaced below
+            return message
+
+        async def answer() -> None:
+            nonlocal answered
+            if not answered:
+                answered = True
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(self.body)).encode()), (b"connection", b"close")]
+                await send({"type": "http.response.start", "status": 413, "headers": headers})
+                await send({"type": "http.response.body", "body": self.body})
+
+        async def guarded_send(message: dict) -> None:
+            if over:
+                await answer()
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not over:
+                raise
+        if over:
+            await answer()
+
+
 def _safe_name(name: str) -> str:
     """A file name an upload may be stored under: its last part, plain characters only."""
     name = unicodedata.normalize("NFC", Path(name.replace("\\", "/")).name)
@@ -305,6 +354,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
+    app.add_middleware(BodyLimit, limit=max_upload + 65536, message=f"the upload is larger than the limit of {serve.max_upload_mb} MB")
 
     # -- errors: one readable line, never a stack trace
 

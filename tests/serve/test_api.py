@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 import srt
 from PIL import Image
@@ -99,6 +100,10 @@ def test_bad_uploads_get_one_clear_error(serve, tmp_path):
     _one_clear_error(upload("still.mp4", png.getvalue()), 400, "still image")
     _one_clear_error(upload("empty.mp4", b""), 400, "empty")
     _one_clear_error(upload("big.mp4", os.urandom(1_200_000)), 413, "1 MB")
+    sent, answer = _chunked_upload(client, "big.mp4", 64 << 20)  # no length up front: refused while it streams
+    assert sent < 16 << 20, "the server read the whole oversized upload"
+    if answer is not None:  # else the server closed the connection while the client was still sending
+        _one_clear_error(answer, 413, "1 MB")
     _one_clear_error(client.post("/api/jobs"), 422, "file")
     _one_clear_error(client.post("/api/jobs/by-path", content=b"{nope", headers={"content-type": "application/json"}), 422, "JSON")
     _one_clear_error(upload("ok.mp4", SAMPLE.read_bytes()[:4000]), 400)  # a truncated video: FFmpeg cannot open it
@@ -106,6 +111,28 @@ def test_bad_uploads_get_one_clear_error(serve, tmp_path):
     _one_clear_error(bad_option, 400, "detector.nope")
     assert client.get("/api/jobs").json() == []  # nothing half-made is left behind
     assert not list((server.data / "jobs").iterdir())
+
+
+def _chunked_upload(client, name: str, size: int):
+    """A multipart upload sent with chunked transfer encoding, so the server learns its size only as it
+    reads; returns how many bytes the server took, and its answer (None if it hung up first)."""
+    boundary = "subflowtestboundary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\nContent-Type: video/mp4\r\n\r\n'
+    sent = 0
+
+    def body():
+        nonlocal sent
+        yield head.encode()
+        for _ in range(size // 65536 + 1):
+            sent += 65536
+            yield b"\0" * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    try:
+        answer = client.post("/api/jobs", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    except httpx.TransportError:
+        answer = None
+    return sent, answer
 
 
 def _cli(tmp_path, suffix: str) -> bytes:
