@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Body, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
@@ -352,6 +352,8 @@ def create_app(settings: Settings) -> FastAPI:
         description="Extract burned-in subtitles from videos, review and fix them, export them. "
         "Send a token as `Authorization: Bearer TOKEN` when the server has a token file.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN: never inside this origin
+        redoc_url=None,
     )
     app.state.service = service
     app.add_middleware(BodyLimit, limit=max_upload + 65536, message=f"the upload is larger than the limit of {serve.max_upload_mb} MB")
@@ -402,15 +404,22 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.middleware("http")
     async def _guard(request: Request, call_next):
+        refused = _foreign(request, tokens)
+        if refused:
+            return JSONResponse({"error": refused}, status_code=403)
         token = _authorized(request)
         if token is None:
             if request.url.path == "/" and request.method == "GET":
-                return HTMLResponse(_page("login.html"), status_code=401)
+                return HTMLResponse(_page("login.html"), status_code=401, headers=_PAGE_HEADERS)
             return JSONResponse({"error": "missing or wrong token (send Authorization: Bearer TOKEN)"}, status_code=401)
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > max_upload + 65536:
             return JSONResponse({"error": f"the upload is larger than the limit of {serve.max_upload_mb} MB"}, status_code=413)
-        response = await call_next(request)
+        if token and request.url.path == "/" and request.query_params.get("token"):
+            response: Response = RedirectResponse("/", status_code=303)  # signed in: the token leaves the address bar
+        else:
+            response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
         if token and request.cookies.get(COOKIE) != token:  # the page's own requests (video, images) then carry it
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         return response
@@ -419,7 +428,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def page() -> HTMLResponse:
-        return HTMLResponse(_page("index.html"), headers={"Cache-Control": "no-store"})
+        return HTMLResponse(_page("index.html"), headers=_PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(packages=[("subflow.serve", "static")]), name="static")
 
@@ -725,6 +734,32 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(folder / name, media_type=types.get(format, "text/plain") + "; charset=utf-8", filename=name)
 
     return app
+
+
+# The page loads nothing from elsewhere and cannot be framed by another site.
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+}
+_LOCAL_NAMES = {"localhost", "127.0.0.1", "[::1]", "::1"}
+
+
+def _foreign(request: Request, tokens: list[bytes]) -> str | None:
+    """Why a request from another site is refused, if it is one.
+
+    A state-changing request whose Origin is not this server is refused (a page elsewhere
+    must not drive the API through the editor's browser). Without tokens the server is
+    on localhost only, and a Host header naming anything else is a DNS-rebinding attempt.
+    """
+    host = request.headers.get("host", "")
+    if not tokens and host.rsplit(":", 1)[0] not in _LOCAL_NAMES:
+        return f"this server answers to localhost only, not to {host!r}"
+    origin = request.headers.get("origin")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and origin and origin.split("://", 1)[-1] != host:
+        return "a request from another site is refused"
+    return None
 
 
 def _label(row: dict[str, Any]) -> str:

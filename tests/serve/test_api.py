@@ -37,7 +37,7 @@ def test_a_token_is_needed_for_everything_and_beyond_localhost(serve, tmp_path):
     tokens.write_text("# editors\ns3cret\n")
     server = serve("--token-file", str(tokens), token="s3cret")
     anonymous = server.client(token=None)
-    for path in ("/api/jobs", "/api/settings", "/openapi.json", "/docs", "/static/app.js", "/api/jobs/x/export"):
+    for path in ("/api/jobs", "/api/settings", "/openapi.json", "/static/app.js", "/api/jobs/x/export"):
         _one_clear_error(anonymous.get(path), 401, "token")
     _one_clear_error(server.client(token="wrong").get("/api/jobs"), 401, "token")
     _one_clear_error(anonymous.post("/api/jobs", files={"file": ("a.mp4", SAMPLE.read_bytes())}), 401)
@@ -48,8 +48,12 @@ def test_a_token_is_needed_for_everything_and_beyond_localhost(serve, tmp_path):
     assert {"/api/jobs", "/api/jobs/{job_id}/cues/{cue_id}/nudge", "/api/jobs/{job_id}/export"} <= set(spec["paths"])
     # A browser signs in with ?token= once; the cookie carries it from then on (video, crops, API).
     signed_in = anonymous.get("/?token=s3cret")
-    assert signed_in.status_code == 200 and "subflow_token" in signed_in.cookies
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/" and "subflow_token" in signed_in.cookies
     assert anonymous.get("/api/jobs").status_code == 200
+    page = anonymous.get("/")
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+    elsewhere = {"Origin": "https://evil.example"}  # another site driving the API through the editor's browser
+    _one_clear_error(anonymous.post("/api/jobs/by-path", json={"path": "x"}, headers=elsewhere), 403, "another site")
 
     beyond = subprocess.run(
         [sys.executable, "-m", "subflow.cli", "serve", "--host", "0.0.0.0", "--port", "0", "--data", str(tmp_path / "d2")],
@@ -79,6 +83,8 @@ def test_paths_stay_inside_the_media_roots(serve, tmp_path):
     _one_clear_error(client.get("/api/media", params={"path": ".."}), 403)
     _one_clear_error(client.get("/api/media", params={"path": "out"}), 403)
     _one_clear_error(by_path("http://example.com/a.mp4"), 403, "--allow-urls")
+    rebound = client.get("/api/jobs", headers={"Host": "attacker.example:8800"})  # DNS rebinding onto localhost
+    _one_clear_error(rebound, 403, "localhost only")
     listing = client.get("/api/media", params={"path": ""}).json()
     assert listing["folders"] == ["show"] and listing["videos"] == []  # escape.mp4 and out/ are not shown
     assert client.get("/api/media", params={"path": "show"}).json()["videos"][0]["name"] == "ep01.mp4"
