@@ -242,11 +242,10 @@ function render() {
     : null;
   list.replaceChildren(...cues.map((cue) => card(cue, numbers.get(cue.id))));
   list.scrollTop = scroll;
-  if (keep) { // an edit landed while the editor types in another cue: keep typing there
+  if (keep) { // an edit landed while the editor types: keep the caret, and any text not saved yet
     const area = document.querySelector(`.cue[data-id="${keep.id}"] textarea[data-lang="${keep.lang}"]`);
     if (area) {
-      area.value = keep.value;
-      area.dataset.original = keep.original;
+      if (keep.value !== keep.original) area.value = keep.value;
       area.focus();
       area.setSelectionRange(keep.from, keep.to);
     }
@@ -334,9 +333,11 @@ function textKeys(e, id, area) {
   if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
     e.preventDefault();
     const caret = area.selectionStart;
-    area.dataset.original = area.value; // the split carries the text as it is now
+    const typed = area.value;
+    area.dataset.original = typed; // the split carries the text as it is now (saved just below)
+    area.blur();
     const body = area.dataset.lang ? {} : { caret };
-    api("PATCH", jobPath(`/cues/${id}`), area.dataset.lang ? { translations: { [area.dataset.lang]: area.value } } : { text: area.value })
+    api("PATCH", jobPath(`/cues/${id}`), area.dataset.lang ? { translations: { [area.dataset.lang]: typed } } : { text: typed })
       .then(() => edit("POST", jobPath(`/cues/${id}/split`), body, "Split"), (error) => toast(error.message));
   } else if (e.key === "Enter" && !e.shiftKey) {
     e.preventDefault();
