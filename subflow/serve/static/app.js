@@ -136,10 +136,10 @@ async function browse(path) {
     $("#media-up").onclick = () => browse(listing.path && !state.settings.media_roots.includes(listing.path) ? listing.path.replace(/\/[^/]+$/, "") : "");
     const list = $("#media-list");
     list.replaceChildren(
-      ...listing.folders.map((name) => el("li", { onclick: () => browse(listing.path ? `${listing.path}/${name}` : name) }, `📁 ${name}`)),
+      ...listing.folders.map((name) => el("li", { onclick: () => browse(listing.path ? `${listing.path}/${name}` : name) }, `${name}/`)),
       ...listing.videos.map((video) =>
         el("li", { onclick: () => startFromPath(`${listing.path}/${video.name}`), title: "Extract this video" },
-          el("span", {}, `🎞 ${video.name}`), el("span", { class: "muted" }, `${(video.size / 1048576).toFixed(1)} MB`))),
+          el("span", {}, video.name), el("span", { class: "muted" }, `${(video.size / 1048576).toFixed(1)} MB`))),
     );
   } catch (error) {
     toast(error.message);
