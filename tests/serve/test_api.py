@@ -13,7 +13,7 @@ import httpx
 import pytest
 import srt
 from PIL import Image
-from conftest import ROOT, SAMPLE
+from serve_helpers import ROOT, SAMPLE, serve  # noqa: F401 (serve is a fixture)
 
 pytestmark = pytest.mark.serve
 

@@ -14,7 +14,7 @@ import os
 import pytest
 import srt
 from browser import Chromium
-from conftest import SAMPLE, needs_chromium
+from serve_helpers import SAMPLE, needs_chromium, serve  # noqa: F401 (serve is a fixture)
 from PIL import Image
 
 pytestmark = [pytest.mark.serve, needs_chromium]

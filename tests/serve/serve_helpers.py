@@ -1,4 +1,8 @@
-"""A real ``subflow serve`` process on a real port, driven over HTTP (httpx) and by a real Chromium."""
+"""A real ``subflow serve`` process on a real port, driven over HTTP (httpx) and by a real Chromium.
+
+Not a conftest: ``tests/live`` imports names from its conftest by module name, and a second conftest.py
+would shadow it. Test modules import the ``serve`` fixture from here.
+"""
 
 from __future__ import annotations
 
