@@ -713,6 +713,7 @@ async function main() {
   $("#edge-start").onclick = () => { state.edge = "start"; showBoundary(); };
   $("#edge-end").onclick = () => { state.edge = "end"; showBoundary(); };
   $("#reread").onclick = () => reread(state.selected);
+  $("#cancel").onclick = () => api("POST", jobPath("/cancel")).then((job) => { state.job = job; showJobState(); }, (e) => toast(e.message));
   $("#video").addEventListener("timeupdate", onTime);
   $("#video").addEventListener("seeked", onTime);
   $("#zoom-scale").oninput = (e) => setZoom(Number(e.target.value));
