@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     shown = f"[{host}]" if ":" in host else host
     print(f"subflow serve: http://{shown}:{bound}/ (data in {settings.data_dir})", flush=True)
     config = uvicorn.Config(create_app(settings), log_level="info" if args.verbose else "warning", access_log=args.verbose)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shut down cleanly, then re-raised the SIGTERM/Ctrl-C it caught
+        pass
     return 0
 
 
@@ -120,7 +123,7 @@ def _is_loopback(host: str) -> bool:
 def _listen(host: str, port: int) -> socket.socket:
     """Bind now, so a taken port is one clear line (and port 0 shows the port it got)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP by name: asyncio then sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

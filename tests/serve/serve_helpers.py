@@ -40,6 +40,8 @@ class Serve:
         self.port = free_port()
         self.token = token
         self.proc: subprocess.Popen | None = None
+        self.returncode: int | None = None
+        self.stderr = ""
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Serve":
@@ -71,6 +73,8 @@ class Serve:
                 self.proc.kill()
                 self.proc.wait()
         if self.proc is not None:
+            self.returncode = self.proc.returncode
+            self.stderr = self.proc.stderr.read()
             self.proc.stdout.close()
             self.proc.stderr.close()
         self.proc = None

@@ -216,6 +216,7 @@ def test_edits_undo_and_a_restart_keep_everything(serve, tmp_path):
     assert [edit["state"] for edit in history][-2:] == ["done", "undone"]
 
     server.stop()  # SIGTERM: a clean stop; then the same data folder again
+    assert server.returncode == 0 and "Traceback" not in server.stderr, server.stderr
     server.start()
     client = server.client()
     assert _cues(client, job_id) == before
