@@ -75,12 +75,15 @@ class Engines:
         self.config = config
         self._uses: dict[str, EngineUse] = {}
         self._lock = threading.Lock()
+        self._loading = collections.defaultdict(threading.Lock)  # one per engine: loading a GPU model blocks only its users
 
     def get(self, name: str) -> EngineUse:
-        with self._lock:
+        with self._loading[name]:
             use = self._uses.get(name)
             if use is None:
-                use = self._uses[name] = EngineUse(create_engine(name, **self.config.engine_options(name)))
+                use = EngineUse(create_engine(name, **self.config.engine_options(name)))
+                with self._lock:
+                    self._uses[name] = use
             return use
 
     def describe(self) -> list[dict[str, Any]]:
