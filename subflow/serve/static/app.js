@@ -498,13 +498,17 @@ function showBoundary() {
   const before = state.times[Math.max(0, i - 1)];
   const at = state.times[Math.min(i, state.times.length - 2)];
   const box = bandBox(cue);
-  a.src = jobPath(`/frame?t=${before}${box}`);
+  a.hidden = i === 0; // nothing comes before the first frame
+  if (i > 0) a.src = jobPath(`/frame?t=${before}${box}`);
   b.src = jobPath(`/frame?t=${at}${box}`);
-  if (state.edge === "start") {
-    $("#frame-a-cap").textContent = `frame ${Math.max(0, i - 1)}: before the cue`;
+  if (i === 0) {
+    $("#frame-a-cap").textContent = "the video starts here: no frame before";
+    $("#frame-b-cap").textContent = `frame 0: first frame of the ${state.edge === "start" ? "cue" : "video"}`;
+  } else if (state.edge === "start") {
+    $("#frame-a-cap").textContent = `frame ${i - 1}: before the cue`;
     $("#frame-b-cap").textContent = `frame ${i}: first frame of the cue`;
   } else {
-    $("#frame-a-cap").textContent = `frame ${Math.max(0, i - 1)}: last frame of the cue`;
+    $("#frame-a-cap").textContent = `frame ${i - 1}: last frame of the cue`;
     $("#frame-b-cap").textContent = i >= state.times.length - 1 ? "end of the video" : `frame ${i}: first frame after it`;
   }
   $("#edge-time").textContent = `${state.edge} ${clock(t)} (frame ${i})`;
