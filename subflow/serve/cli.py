@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import os
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -55,16 +56,20 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         settings, host, port = _settings(args)
+        app = create_app(settings)
         sock = _listen(host, port)
     except (ConfigError, ServerError) as exc:
         print(f"subflow serve: error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:
+        print(f"subflow serve: error: {settings.data_dir / 'subflow.db'}: cannot open the database ({exc})", file=sys.stderr)
         return 2
     if args.verbose:
         logging.getLogger("subflow").setLevel(logging.INFO)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     print(f"subflow serve: http://{shown}:{bound}/ (data in {settings.data_dir})", flush=True)
-    config = uvicorn.Config(create_app(settings), log_level="info" if args.verbose else "warning", access_log=args.verbose)
+    config = uvicorn.Config(app, log_level="info" if args.verbose else "warning", access_log=args.verbose)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shut down cleanly, then re-raised the SIGTERM/Ctrl-C it caught
