@@ -20,7 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "en_basic.mp4"  # 20 s, 25 fps, 10 cues with exact ground truth
-sys.path.insert(0, str(ROOT / "tests" / "live"))  # browser.py: Debian's chromium over DevTools
+sys.path.insert(0, str(ROOT / "tests" / "live"))
+from browser import Chromium  # noqa: E402,F401 (Debian's chromium over DevTools, shared with the overlay tests)
 
 needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium not installed")
 

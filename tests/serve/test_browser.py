@@ -13,8 +13,7 @@ import os
 
 import pytest
 import srt
-from browser import Chromium
-from serve_helpers import SAMPLE, needs_chromium, serve  # noqa: F401 (serve is a fixture)
+from serve_helpers import SAMPLE, Chromium, needs_chromium, serve  # noqa: F401 (serve is a fixture)
 from PIL import Image
 
 pytestmark = [pytest.mark.serve, needs_chromium]

@@ -255,6 +255,22 @@ function render() {
   document.body.dataset.cues = String(state.cues.length);
 }
 
+function redraw(cues) {
+  const numbers = new Map(state.cues.map((cue, i) => [cue.id, i + 1]));
+  const active = document.activeElement;
+  for (const cue of cues) {
+    const node = cardOf(cue.id);
+    if (!node) continue;
+    if (node.contains(active)) { // the editor is typing here: refresh the rest, keep the text box
+      node.querySelector(".meta").replaceWith(card(cue, numbers.get(cue.id)).querySelector(".meta"));
+      continue;
+    }
+    node.replaceWith(card(cue, numbers.get(cue.id)));
+  }
+  const look = state.cues.filter((cue) => cue.review.length).length;
+  $("#counts").textContent = `${state.cues.length} cues, ${look} need a look`;
+}
+
 function cardOf(id) {
   return document.querySelector(`.cue[data-id="${id}"]`);
 }
@@ -293,6 +309,7 @@ function moveToReview(step) {
 }
 
 function apply(result, message) {
+  const order = state.cues.map((cue) => cue.id).join();
   for (const id of result.removed) state.cues = state.cues.filter((cue) => cue.id !== id);
   for (const cue of result.changed) {
     const i = state.cues.findIndex((c) => c.id === cue.id);
@@ -300,7 +317,9 @@ function apply(result, message) {
   }
   state.cues.sort((a, b) => a.start - b.start || a.end - b.end || a.id - b.id);
   if (result.removed.includes(state.selected)) state.selected = result.changed[0]?.id ?? null;
-  render();
+  const inPlace = order === state.cues.map((cue) => cue.id).join() && state.filter === "all";
+  if (inPlace) redraw(result.changed); // the same cues in the same order: only the changed cards are drawn again
+  else render();
   if (result.edit !== null) saved(message || result.summary);
   else if (message !== "") toast(result.summary, "info");
   showBoundary();
