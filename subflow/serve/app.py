@@ -205,9 +205,6 @@ class Service:
     def times(self, job: dict[str, Any]) -> list[float]:
         return self.frames.times(job["media"])
 
-    def next_idx(self, job_id: str) -> int:
-        return max((row["idx"] for row in self.store.cues(job_id)), default=-1) + 1
-
     def view_job(self, job: dict[str, Any]) -> Job:
         count, languages = self.store.summary(job["id"])
         return Job(**{k: v for k, v in job.items() if k in Job.model_fields}, progress=self.jobs.progress.get(job["id"]),
@@ -597,7 +594,7 @@ def create_app(settings: Settings) -> FastAPI:
     def add_cue(job_id: str, cue: NewCue) -> EditResult:
         """Add a cue the pipeline missed."""
         job = service.editable(job_id)
-        change = edits.add(service.times(job), service.next_idx(job_id), cue.start, cue.end, cue.text, cue.region)
+        change = edits.add(service.times(job), service.store.next_idx(job_id), cue.start, cue.end, cue.text, cue.region)
         return service.record(job_id, "add", f"added a cue at {cue.start:.3f} s", [change])
 
     @app.patch("/api/jobs/{job_id}/cues/{cue_id}", tags=["cues"])
@@ -628,7 +625,7 @@ def create_app(settings: Settings) -> FastAPI:
     def split_cue(job_id: str, cue_id: int, split: Split = Body(default_factory=Split)) -> EditResult:
         job = service.editable(job_id)
         row = service.cue(job_id, cue_id)
-        changes = edits.split(row, service.times(job), service.next_idx(job_id), split.at, split.caret)
+        changes = edits.split(row, service.times(job), service.store.next_idx(job_id), split.at, split.caret)
         return service.record(job_id, "split", f"split {_label(row)}", changes)
 
     @app.post("/api/jobs/{job_id}/cues/{cue_id}/merge", tags=["cues"])

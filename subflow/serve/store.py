@@ -221,6 +221,11 @@ class Store:
             ).fetchall()
         return count, [row[0] for row in langs]
 
+    def next_idx(self, job_id: str) -> int:
+        """The pipeline index a new cue gets: one past the highest, so JSON Lines indexes stay unique."""
+        with self._lock:
+            return self._db.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM cues WHERE job_id = ?", (job_id,)).fetchone()[0]
+
     def cue(self, job_id: str, cue_id: int) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM cues WHERE job_id = ? AND id = ?", (job_id, cue_id)).fetchone()

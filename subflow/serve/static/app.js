@@ -255,20 +255,38 @@ function render() {
   document.body.dataset.cues = String(state.cues.length);
 }
 
-function redraw(cues) {
-  const numbers = new Map(state.cues.map((cue, i) => [cue.id, i + 1]));
-  const active = document.activeElement;
-  for (const cue of cues) {
-    const node = cardOf(cue.id);
-    if (!node) continue;
-    if (node.contains(active)) { // the editor is typing here: refresh the rest, keep the text box
-      node.querySelector(".meta").replaceWith(card(cue, numbers.get(cue.id)).querySelector(".meta"));
+function patchList(result) {
+  // Draw again only the cards an edit touched, and move them where their new times put them:
+  // a full redraw of a film's 1500 cards takes about a second.
+  const list = $("#cues");
+  const cues = visibleCues();
+  const position = new Map(cues.map((cue, i) => [cue.id, i]));
+  for (const id of result.removed) cardOf(id)?.remove();
+  const changed = [...result.changed].sort((a, b) => (position.get(a.id) ?? -1) - (position.get(b.id) ?? -1));
+  for (const cue of changed) {
+    const old = cardOf(cue.id);
+    if (!position.has(cue.id)) { // filtered out now
+      old?.remove();
       continue;
     }
-    node.replaceWith(card(cue, numbers.get(cue.id)));
+    let node = old;
+    if (old && old.contains(document.activeElement)) { // the editor is typing here: keep the text box
+      old.querySelector(".meta").replaceWith(card(cue, 0).querySelector(".meta"));
+    } else {
+      node = card(cue, 0);
+      if (old) old.replaceWith(node);
+    }
+    let next = null;
+    for (let i = position.get(cue.id) + 1; i < cues.length && !next; i++) next = cardOf(cues[i].id);
+    if (next) {
+      if (node.nextElementSibling !== next) list.insertBefore(node, next);
+    } else if (list.lastElementChild !== node) list.append(node);
   }
+  const numbers = new Map(state.cues.map((cue, i) => [String(cue.id), i + 1]));
+  for (const node of list.children) node.firstElementChild.textContent = String(numbers.get(node.dataset.id)); // .num
   const look = state.cues.filter((cue) => cue.review.length).length;
   $("#counts").textContent = `${state.cues.length} cues, ${look} need a look`;
+  document.body.dataset.cues = String(state.cues.length);
 }
 
 function cardOf(id) {
@@ -309,7 +327,6 @@ function moveToReview(step) {
 }
 
 function apply(result, message) {
-  const order = state.cues.map((cue) => cue.id).join();
   for (const id of result.removed) state.cues = state.cues.filter((cue) => cue.id !== id);
   for (const cue of result.changed) {
     const i = state.cues.findIndex((c) => c.id === cue.id);
@@ -317,9 +334,10 @@ function apply(result, message) {
   }
   state.cues.sort((a, b) => a.start - b.start || a.end - b.end || a.id - b.id);
   if (result.removed.includes(state.selected)) state.selected = result.changed[0]?.id ?? null;
-  const inPlace = order === state.cues.map((cue) => cue.id).join() && state.filter === "all";
-  if (inPlace) redraw(result.changed); // the same cues in the same order: only the changed cards are drawn again
-  else render();
+  const known = new Set(state.job.languages);
+  if (result.changed.some((cue) => Object.keys(cue.translations).some((lang) => !known.has(lang)))) {
+    openJob(state.job.id); // a first translation into a language: a new column, and every cue's review changes
+  } else patchList(result);
   if (result.edit !== null) saved(message || result.summary);
   else if (message !== "") toast(result.summary, "info");
   showBoundary();
@@ -569,8 +587,8 @@ async function openJob(id) {
     state.selected = null;
     state.times = [];
     $("#video").src = jobPath("/video");
-    fillExport();
   }
+  fillExport();
   await loadCues();
   if (!state.times.length && job.state !== "queued") {
     api("GET", jobPath("/frames")).then((times) => { state.times = times; showBoundary(); }, () => {});
@@ -626,11 +644,14 @@ function pollJob(id) {
 
 function fillExport() {
   const formats = $("#export-format"), langs = $("#export-lang");
+  const chosen = [formats.value, langs.value];
   formats.replaceChildren(...state.settings.formats.map((f) => el("option", { value: f }, f.toUpperCase())));
   const choices = [["original", "Original"], ...state.job.languages.map((l) => [l, l])];
   if (state.job.languages.length) choices.push(["bilingual", "Bilingual"]);
   langs.replaceChildren(...choices.map(([value, label]) => el("option", { value }, label)));
   langs.hidden = choices.length === 1;
+  if (chosen[0]) formats.value = chosen[0];
+  if (choices.some(([value]) => value === chosen[1])) langs.value = chosen[1];
   updateExportLink();
 }
 
