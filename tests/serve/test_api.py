@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,9 +67,9 @@ def test_a_token_is_needed_for_everything_and_beyond_localhost(serve, tmp_path):
 def test_paths_stay_inside_the_media_roots(serve, tmp_path):
     media = tmp_path / "media"
     (media / "show").mkdir(parents=True)
-    os.link(SAMPLE, media / "show" / "ep01.mp4")
+    shutil.copyfile(SAMPLE, media / "show" / "ep01.mp4")
     secret = tmp_path / "secret.mp4"
-    os.link(SAMPLE, secret)
+    shutil.copyfile(SAMPLE, secret)
     (media / "escape.mp4").symlink_to(secret)  # a symlink out of the root
     (media / "out").symlink_to(tmp_path)  # a folder symlink out of the root
     server = serve("--media-root", str(media))
@@ -151,7 +152,7 @@ def _cli(tmp_path, suffix: str) -> bytes:
 def test_two_jobs_at_once_share_one_engine_and_export_what_the_cli_writes(serve, tmp_path):
     media = tmp_path / "media"
     media.mkdir()
-    os.link(SAMPLE, media / "en_basic.mp4")
+    shutil.copyfile(SAMPLE, media / "en_basic.mp4")
     server = serve("--media-root", str(media))
     client = server.client()
     first = client.post("/api/jobs", files={"file": ("en_basic.mp4", SAMPLE.read_bytes())}).json()
