@@ -73,10 +73,6 @@ CREATE INDEX IF NOT EXISTS edits_by_job ON edits(job_id, id);
 
 _JSON_COLUMNS = ("lines", "box", "translations", "flags")
 CUE_COLUMNS = ("idx", "start", "end", "lines", "confidence", "region", "box", "wall_start", "wall_end", "translations", "flags", "crop")
-JOB_COLUMNS = (
-    "name", "media", "uploaded", "options", "engine", "state", "error", "position", "duration",
-    "width", "height", "fps", "created", "started", "finished", "stats",
-)  # fmt: skip
 
 
 @dataclass
@@ -230,18 +226,6 @@ class Store:
         with self._lock:
             row = self._db.execute("SELECT * FROM cues WHERE job_id = ? AND id = ?", (job_id, cue_id)).fetchone()
         return _cue(row) if row else None
-
-    def crops(self, job_id: str) -> set[str]:
-        """Every crop file a cue row or an edit's history refers to (undo may bring any back)."""
-        names: set[str] = set()
-        with self._lock:
-            names.update(row[0] for row in self._db.execute("SELECT crop FROM cues WHERE job_id = ? AND crop IS NOT NULL", (job_id,)))
-            for (changes,) in self._db.execute("SELECT changes FROM edits WHERE job_id = ?", (job_id,)):
-                for change in json.loads(changes):
-                    for side in ("before", "after"):
-                        if change[side] and change[side].get("crop"):
-                            names.add(change[side]["crop"])
-        return names
 
     # -- edits -----------------------------------------------------------------
 
