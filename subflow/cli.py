@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .config import Config, ConfigError
@@ -33,6 +34,7 @@ SUBCOMMAND_MODULES = {
     "score": "subflow.score",
     "live": "subflow.live.cli",
     "doctor": "subflow.doctor",
+    "serve": "subflow.serve.cli",
 }
 
 EXIT_USAGE = 2
@@ -107,6 +109,16 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         help="any setting of the config file, e.g. --set detector.lost_threshold=0.4 or "
         "--set engines.hunyuan-api.endpoints=http://gpu1:8000/v1 (repeatable)",
     )
+
+
+def pipeline_defaults(**values: Any) -> argparse.Namespace:
+    """What :func:`add_pipeline_options` parses from no flags, updated with ``values``: for callers that
+    build a config as ``extract`` does without a command line of their own (serve's jobs)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_pipeline_options(parser)
+    args = parser.parse_args([])
+    vars(args).update(values)
+    return args
 
 
 def load_config(args: argparse.Namespace) -> Config:

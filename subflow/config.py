@@ -96,6 +96,25 @@ class ServerConfig:
 
 
 @dataclass
+class ServeConfig:
+    """``subflow serve``: the review web app and HTTP API (docs/serve.md)."""
+
+    host: str = "127.0.0.1"  # listen address; anything beyond localhost needs token_file
+    port: int = 8800
+    data_dir: str = ""  # jobs database, media and crops; "" = $XDG_DATA_HOME/subflow (~/.local/share/subflow)
+    media_roots: list[str] = field(default_factory=list)  # folders whose videos may be opened by path
+    token_file: str = ""  # one token per line; when set, every request needs one
+    allow_urls: bool = False  # let jobs read http(s) URLs (the server fetches them)
+    max_upload_mb: int = 8192  # largest upload accepted
+    upload_suffixes: list[str] = field(
+        default_factory=lambda: [".mp4", ".mkv", ".mov", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv"]
+    )
+    jobs_per_engine: int = 2  # jobs run at once on one shared engine (a GPU engine batches across them)
+    low_confidence: float = 0.8  # cues read with less confidence are listed as needing a look
+    short_cue: float = 0.3  # cues shorter than this (seconds) are listed as needing a look (phantom-like)
+
+
+@dataclass
 class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     region: RegionConfig = field(default_factory=RegionConfig)
@@ -105,6 +124,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     engines: dict[str, dict[str, Any]] = field(default_factory=dict)  # [engines.NAME] tables, as given
 
     @classmethod
@@ -191,6 +211,11 @@ def coerce(value: Any, kind: type, key: str, origin: str) -> Any:
         return str(value)
     elif kind is dict and isinstance(value, dict):
         return dict(value)
+    elif kind is list:
+        if isinstance(value, str):  # from --set: comma-separated
+            return [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [str(part) for part in value]
     else:
         return value
     raise ConfigError(f"{origin}: {key} must be {kind.__name__}, got {value!r}")

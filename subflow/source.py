@@ -133,6 +133,7 @@ class VideoSource:
             raise SourceError(f"{self.spec}: the video stream has no picture size (corrupt or unsupported)")
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps: float = float(rate) if rate else 25.0
+        self.format_name: str = self._container.format.name  # the demuxer FFmpeg chose ("mov,mp4,...", "png_pipe")
         self.start_offset: float = self._start_offset()
         self.duration: float | None = self._duration()
 
@@ -240,6 +241,35 @@ class VideoSource:
             if len(images) == count:
                 break
         return images
+
+    def frame_times(self) -> list[float]:
+        """Every frame's time (pts minus the container start), in display order, read from the
+        packets without decoding: what stepping a cue boundary by one frame steps through."""
+        time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
+        times = {
+            float(packet.pts * time_base) - self.start_offset
+            for packet in self._container.demux(self._stream)
+            if packet.pts is not None and packet.size
+        }
+        self._container.seek(0)
+        return sorted(times)
+
+    def frame_at(self, t: float) -> tuple[av.VideoFrame, float]:
+        """The frame on screen at time ``t`` (the last one at or before it) and its exact time."""
+        time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
+        target = max(0.0, t + self.start_offset)
+        self._container.seek(int(target / time_base), stream=self._stream, backward=True, any_frame=False)
+        found: tuple[av.VideoFrame, float] | None = None
+        for image in self._container.decode(self._stream):
+            if image.pts is None:
+                continue
+            when = float(image.pts * time_base) - self.start_offset
+            if found is not None and when > t + 1e-6:
+                break
+            found = (image, when)
+        if found is None:
+            raise SourceError(f"{self.spec}: no frame at {t:.3f} s")
+        return found
 
     def close(self) -> None:
         self._container.close()

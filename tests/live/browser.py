@@ -1,7 +1,7 @@
 """Debian's headless Chromium driven over the DevTools protocol (no pip browser download).
 
-Only what the overlay tests need: open a page, evaluate JavaScript in it, and
-poll until an expression has the expected value.
+Only what the page tests need: open a page, send protocol commands, evaluate
+JavaScript in it, and poll until an expression has the expected value.
 """
 
 from __future__ import annotations
@@ -66,16 +66,22 @@ class Chromium:
             time.sleep(0.1)
         raise TimeoutError("chromium did not open its DevTools port")
 
-    def evaluate(self, expression: str) -> Any:
+    def call(self, method: str, params: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
+        """One DevTools protocol command; its result (events in between are skipped)."""
         self._id += 1
-        self.ws.send(json.dumps({"id": self._id, "method": "Runtime.evaluate", "params": {"expression": expression, "returnByValue": True}}))
+        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params or {}}))
         while True:
-            reply = json.loads(self.ws.recv(timeout=10))
+            reply = json.loads(self.ws.recv(timeout=timeout))
             if reply.get("id") == self._id:
-                result = reply["result"]
-                if "exceptionDetails" in result:
-                    raise RuntimeError(f"page error: {result['exceptionDetails']}")
-                return result["result"].get("value")
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page error: {result['exceptionDetails']}")
+        return result["result"].get("value")
 
     def wait_for(self, expression: str, expected: Any, timeout: float = 10.0) -> Any:
         """Poll ``expression`` until it equals ``expected``; return the last value either way."""
