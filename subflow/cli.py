@@ -22,13 +22,15 @@ from .config import Config, ConfigError
 from .engines import ENGINES, EngineError
 from .pipeline import Pipeline, Stats
 from .score import ScoreError
-from .sinks import FORMATS, JsonStreamSink, SinkError, open_sink
+from .sinks import FORMATS, JsonStreamSink, SinkError, open_tracks
 from .source import SourceError, VideoSource
+from .translate.options import add_translate_options, translate_overrides
 
 # Errors whose message is meant for the user as it is.
 USER_ERRORS: tuple[type[Exception], ...] = (SourceError, ConfigError, SinkError, ScoreError, EngineError)
 # Subcommands that live in their own modules: name -> module with add_parser(subparsers) and run(args).
-SUBCOMMAND_MODULES = {"score": "subflow.score", "live": "subflow.live.cli", "doctor": "subflow.doctor"}
+SUBCOMMAND_MODULES = {"score": "subflow.score", "live": "subflow.live.cli", "doctor": "subflow.doctor",
+                      "translate": "subflow.translate.cli"}
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -93,16 +95,23 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         help="any setting of the config file, e.g. --set detector.lost_threshold=0.4 or "
         "--set engines.hunyuan-api.endpoints=http://gpu1:8000/v1 (repeatable)",
     )
+    add_translate_options(parser, bilingual=parser.prog.split()[-1] == "extract")
 
 
-def load_config(args: argparse.Namespace) -> Config:
-    """Defaults, then ``--config``, then ``--set``, then the dedicated flags."""
+def parse_sets(items: list[str]) -> dict[str, object]:
+    """``--set SECTION.KEY=VALUE`` flags -> ``{"SECTION.KEY": "VALUE"}``."""
     overrides: dict[str, object] = {}
-    for item in args.set:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
             raise ConfigError(f"--set needs SECTION.KEY=VALUE, got {item!r}")
         overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Defaults, then ``--config``, then ``--set``, then the dedicated flags."""
+    overrides = parse_sets(args.set)
     flags = {
         "region.band": args.region,
         "recognizer.engine": args.engine,
@@ -116,6 +125,7 @@ def load_config(args: argparse.Namespace) -> Config:
         if args.engine is None:
             flags["recognizer.engine"] = "hunyuan-api"
     overrides.update({key: value for key, value in flags.items() if value is not None})
+    overrides.update(translate_overrides(args))
     config = Config.load(args.config, overrides)
     if args.sample_every is not None and args.sample_every < 1:
         raise ConfigError("--sample-every must be 1 or more")
@@ -161,11 +171,13 @@ def _output_for(source: Path, args: argparse.Namespace, many: bool) -> Path | No
 def run_extract(args: argparse.Namespace) -> int:
     config = load_config(args)
     pipeline = Pipeline(config)
-    failures = 0
+    failures = untranslated = 0
     try:
+        pipeline.check_translators()  # a dead translator endpoint fails now, not after the decoding
         for spec in args.inputs:
             try:
                 extract_one(spec, args, pipeline, many=len(args.inputs) > 1)
+                untranslated += pipeline.stats.translation.untranslated if pipeline.stats.translation else 0
             except USER_ERRORS as exc:
                 if len(args.inputs) == 1:
                     raise
@@ -176,6 +188,10 @@ def run_extract(args: argparse.Namespace) -> int:
     if failures:
         _error(f"{failures} of {len(args.inputs)} inputs failed")
         return EXIT_FAILED
+    if untranslated:
+        _error(f"{untranslated} cue translation(s) missing; those cues keep the original text in the translated "
+               "files and are flagged untranslated:LANG in JSON Lines")
+        return EXIT_FAILED
     return 0
 
 
@@ -184,11 +200,13 @@ def extract_one(spec: str, args: argparse.Namespace, pipeline: Pipeline, many: b
     source = VideoSource(spec, pipeline.config.source)
     with source:
         target = _output_for(Path(spec), args, many)
+        languages = list(pipeline.translation_plan)
         if target is None:
             sink = JsonStreamSink()
         else:
             fmt = args.format or pipeline.config.output.format or None
-            sink = open_sink(target, fmt, video_size=(source.width, source.height))
+            sink = open_tracks(target, fmt, languages=languages, bilingual=pipeline.config.translate.bilingual,
+                               video_size=(source.width, source.height))
         progress = None if args.quiet else Progress(spec)
         pipeline.on_progress = progress.update if progress else None
         with sink:
@@ -197,6 +215,10 @@ def extract_one(spec: str, args: argparse.Namespace, pipeline: Pipeline, many: b
                     sink.write(update.cue)
         if progress:
             progress.done(pipeline.stats, target, pipeline.engine.describe(), source.errors)
+            translated = pipeline.stats.translation
+            if translated is not None:
+                others = [str(s.path) for s in getattr(sink, "sinks", [])[1:]]
+                sys.stderr.write(f"  {translated.summary()}\n" + (f"  also wrote {', '.join(others)}\n" if others else ""))
 
 
 class Progress:
