@@ -133,7 +133,7 @@ class Pipeline:
         finally:
             if stage is not None:
                 if self.on_revision is not None:
-                    stage.drain(timeout=10.0)  # the last cues' translations, if they come soon
+                    stage.drain(timeout=5.0)  # the last cues' translations, if they come soon
                 stats.translation = stage.collect()
             recognizer.close()
             stats.finished = time.perf_counter()

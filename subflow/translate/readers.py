@@ -18,6 +18,7 @@ from ..records import Box, Cue
 from ..sinks import SinkError, format_for
 
 _ASS_TAGS = re.compile(r"\{[^}]*\}")
+_SRT_TAGS = re.compile(r"\{\\[^}]*\}")  # {\an8} and the like; other braces are text
 _HTML_TAGS = re.compile(r"</?[a-zA-Z][^>]*>")
 _VTT_TIME = re.compile(r"^\s*((?:\d+:)?\d{1,2}:\d{2}\.\d{3})\s+-->\s+((?:\d+:)?\d{1,2}:\d{2}\.\d{3})(.*)$")
 
@@ -61,7 +62,7 @@ def _read_srt(text: str) -> tuple[list[Cue], None]:
     cues = []
     for number, sub in enumerate(srt.parse(text, ignore_errors=False), 1):
         cues.append(_cue(number, sub.start.total_seconds(), sub.end.total_seconds(),
-                         _HTML_TAGS.sub("", _ASS_TAGS.sub("", sub.content)), _region(sub.content)))
+                         _HTML_TAGS.sub("", _SRT_TAGS.sub("", sub.content)), _region(sub.content)))
     return cues, None
 
 

@@ -239,6 +239,7 @@ class TextTranslator(Translator):
             try:
                 await self.check()
             except TranslateError as exc:
+                self._down_until, self._down_reason = time.monotonic() + self.config.revive_after, str(exc)
                 return [Translation(None, reason=str(exc)) for _ in cues]
         try:
             return await self._batch(cues, target, context, glossary)
