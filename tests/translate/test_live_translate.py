@@ -18,7 +18,7 @@ from conftest import ROOT, SAMPLES
 from hunyuan_env import free_port, vllm_env
 from scripted_server import echo
 
-pytestmark = pytest.mark.live
+pytestmark = pytest.mark.translate
 
 
 def live_session(video: str, endpoint: str, *extra: str, limit: float = 90) -> tuple[list[dict], float]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import srt
 
 from subflow.cli import main
@@ -16,6 +17,8 @@ from subflow.translate import TranslationStage, build_translators, plan_translat
 
 from conftest import SAMPLES
 from scripted_server import asked, echo
+
+pytestmark = pytest.mark.translate
 
 
 def stage_for(url: str, languages="fr", glossaries=None, **settings) -> TranslationStage:

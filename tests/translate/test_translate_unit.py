@@ -25,6 +25,8 @@ from conftest import SAMPLES
 
 SOURCE = ["今天天气很好"]
 
+pytestmark = pytest.mark.translate
+
 
 @pytest.mark.parametrize(
     "lines, confidence, text, unsure",
