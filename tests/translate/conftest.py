@@ -4,6 +4,8 @@
 
 The vLLM environment, the HunyuanOCR checkpoint and the short video come from
 ``tests/hunyuan/conftest.py`` (the same fixtures, loaded from there, not copied).
+This directory is a package so that its conftest does not take the module name
+``conftest``, which tests elsewhere import at run time.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "hunyuan")]
+sys.path.insert(0, str(HERE.parent / "hunyuan"))
 
 from hunyuan_env import CACHE, Server, free_port, start_server, vllm_env, wait_ready  # noqa: E402
-from scripted_server import ScriptedServer  # noqa: E402
+
+from .scripted_server import ScriptedServer  # noqa: E402
 
 
 def _hunyuan_fixtures():

@@ -14,9 +14,9 @@ import srt
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from conftest import ROOT, SAMPLES
+from .conftest import ROOT, SAMPLES
 from hunyuan_env import free_port, vllm_env
-from scripted_server import echo
+from .scripted_server import echo
 
 pytestmark = pytest.mark.translate
 

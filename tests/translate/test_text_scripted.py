@@ -15,8 +15,8 @@ from subflow.config import Config
 from subflow.records import Cue, CueUpdate
 from subflow.translate import TranslationStage, build_translators, plan_translation
 
-from conftest import SAMPLES
-from scripted_server import asked, echo
+from .conftest import SAMPLES
+from .scripted_server import asked, echo
 
 pytestmark = pytest.mark.translate
 

@@ -21,7 +21,7 @@ from subflow.translate.lang import language_name, normalize_tag, parse_languages
 from subflow.translate.parse import ReplyError, parse_image_answer, parse_reply
 from subflow.translate.readers import read_cues
 
-from conftest import SAMPLES
+from .conftest import SAMPLES
 
 SOURCE = ["今天天气很好"]
 

@@ -17,7 +17,7 @@ from subflow.pipeline import Pipeline
 from subflow.config import Config
 from subflow.source import VideoSource
 
-from conftest import SAMPLES
+from .conftest import SAMPLES
 from hunyuan_env import TINY_OPTIONS
 
 pytestmark = [pytest.mark.vllm, pytest.mark.translate]
