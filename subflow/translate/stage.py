@@ -6,8 +6,9 @@ context) and runs them on the engine loop, at most ``concurrency`` batches of
 a translator at once. Two ways to hand the result on:
 
 * inline (``extract``, files, ``stream``): updates leave in their order, a
-  final once its translations are in. At most ``window`` updates wait, so
-  translation overlaps decoding and memory stays bounded.
+  final once its translations are in. At most ``window`` updates wait (by
+  default twice what the translators take at once), so translation overlaps
+  decoding and memory stays bounded.
 * revise (live, ``on_revision`` given): every update leaves at once, the
   original final too; when a cue's translations are in, ``on_revision`` gets
   a copy of the final with them, one revision later. A slow or dead
@@ -53,6 +54,8 @@ Promises = dict[str, Future]  # language -> the Translation of one cue, when it 
 
 
 class TranslationStage:
+    """Adds translations to the final cues of an update stream (see the module doc for the two modes)."""
+
     def __init__(
         self,
         translators: dict[str, Translator],
@@ -60,10 +63,12 @@ class TranslationStage:
         *,
         context: int = 3,
         on_revision: Callable[[CueUpdate], None] | None = None,
-        window: int = 256,
+        window: int | None = None,
     ) -> None:
         self.on_revision = on_revision
-        self.window = window
+        # Enough waiting finals to keep every translator busy twice over, and no more: each holds its crop.
+        busy = sum(t.batch_size * t.concurrency for t in dict.fromkeys(translators.values()))
+        self.window = window if window is not None else min(256, max(16, 2 * busy))
         self.stats = TranslationStats()
         glossaries = glossaries or {}
         self._lanes = [

@@ -10,6 +10,7 @@ import time
 import pytest
 import srt
 
+from subflow import extract
 from subflow.cli import main
 from subflow.config import Config
 from subflow.records import Cue, CueUpdate
@@ -163,3 +164,11 @@ def test_a_dead_endpoint_fails_at_start_in_one_line(tmp_path, capsys):
     assert main(["translate", str(source), "--to", "fr", "--translator-endpoint", "http://127.0.0.1:9/v1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not answer" in err[0] and not (tmp_path / "ep.fr.srt").exists()
+
+
+def test_the_public_generator_yields_cues_with_their_translations(scripted):
+    server = scripted()
+    cues = list(extract(str(SAMPLES / "en_basic.mp4"), translate__languages=["fr"], translate__endpoint=server.url))
+    truth = list(srt.parse((SAMPLES / "en_basic.srt").read_text()))
+    assert [c.text for c in cues] == [s.content for s in truth]
+    assert [c.translations for c in cues] == [{"fr": f"T{c.index} " + c.text.upper()} for c in cues]
