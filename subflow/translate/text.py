@@ -5,7 +5,9 @@ A request carries about ``batch_size`` cues keyed by cue id, the few cues
 before them as context, and the glossary terms they contain. The reply is
 forced to a JSON schema with exactly those ids as keys (``response_format``
 ``json_schema``: vLLM's structured outputs), and checked again on arrival
-(:func:`subflow.translate.parse.parse_reply`). A reply that drops, merges or
+(:func:`subflow.translate.parse.parse_reply`). An endpoint that refuses
+``response_format`` (HTTP 400 naming it) is asked again without it, for the
+rest of the run: the prompt still asks for the same JSON. A reply that drops, merges or
 splits cues is asked again (``retries``, with the reason), then the batch is
 halved, down to single cues; a cue that still fails is left untranslated. So
 a bad reply never moves text onto the wrong cue.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -35,6 +38,8 @@ from .glossary import Glossary
 from .lang import language_name
 from .parse import ReplyError, parse_reply
 
+log = logging.getLogger(__name__)
+
 SYSTEM_PROMPT = "You are a professional subtitle translator for film and television."
 
 
@@ -44,6 +49,11 @@ class _Unavailable(Exception):
 
 class _Refused(Exception):
     """The endpoint answered with a client error (4xx): retrying the same request cannot help."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
 
 
 def normalise_base(url: str) -> str:
@@ -95,6 +105,7 @@ class TextTranslator(Translator):
         self._client: Any = None
         self._down_until = 0.0
         self._down_reason = ""
+        self.structured = True  # send response_format json_schema (False once the endpoint refused it)
 
     def serves(self, lang: str) -> bool:
         return True
@@ -165,16 +176,18 @@ class TextTranslator(Translator):
               rejected: str) -> dict[str, Any]:
         ids = cue_ids(cues)
         lengths = [max_length(cue.text) for cue in cues]
-        return {
+        body = {
             "model": self.model,
             "messages": self._messages(cues, target, context, glossary, rejected),
             "temperature": self.config.temperature,
             "max_tokens": sum(lengths) + 8 * len(ids) + sum(len(i) for i in ids) + 16,
-            "response_format": {
+        }
+        if self.structured:
+            body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "subtitle_translations", "strict": True, "schema": reply_schema(ids, lengths)},
-            },
-        }
+            }
+        return body
 
     async def _post(self, body: dict[str, Any]) -> str:
         """The reply's content, after retrying transport failures with backoff."""
@@ -197,7 +210,7 @@ class TextTranslator(Translator):
                 continue
             if response.status_code >= 400:
                 self.usage.failed_requests += 1
-                raise _Refused(f"HTTP {response.status_code}: {_message(response)}")
+                raise _Refused(response.status_code, _message(response))
             try:
                 data = response.json()
                 content = data["choices"][0]["message"]["content"] or ""
@@ -209,12 +222,24 @@ class TextTranslator(Translator):
             return content
         raise _Unavailable("; ".join(dict.fromkeys(errors)))
 
+    async def _post_structured_or_not(self, body: dict[str, Any]) -> str:
+        """Post; if the endpoint refuses ``response_format``, stop sending it and post again."""
+        try:
+            return await self._post(body)
+        except _Refused as exc:
+            if "response_format" not in body or exc.status != 400 or not any(
+                    word in exc.message.lower() for word in ("response_format", "json_schema", "structured")):
+                raise
+        self.structured = False
+        log.warning("%s refuses response_format json_schema; asking for JSON in the prompt only", self.base)
+        return await self._post({key: value for key, value in body.items() if key != "response_format"})
+
     async def _batch(self, cues: Sequence[Cue], target: str, context: Sequence[Cue],
                      glossary: Glossary | None) -> list[Translation]:
         ids = cue_ids(cues)
         rejected = ""
         for _ in range(self.config.retries + 1):
-            content = await self._post(self._body(cues, target, context, glossary, rejected))
+            content = await self._post_structured_or_not(self._body(cues, target, context, glossary, rejected))
             try:
                 texts = parse_reply(content, ids)
             except ReplyError as exc:

@@ -3,7 +3,8 @@ made to produce on demand: replies that merge, drop or split cues, 5xx, hangs, a
 
 ``script(request_number, body, ids)`` returns what to answer: a dict of
 translations (sent as the JSON reply), a string (sent as the raw content),
-an ``int`` (an HTTP status with an error body), or ``("sleep", seconds, then)``.
+an ``int`` (an HTTP status with an error body), ``("error", status, message)``,
+or ``("sleep", seconds, then)``.
 """
 
 from __future__ import annotations
@@ -70,13 +71,15 @@ class ScriptedServer:
                     outer.inflight += 1
                     outer.peak_inflight = max(outer.peak_inflight, outer.inflight)
                 try:
-                    ids = list(body["response_format"]["json_schema"]["schema"]["properties"])
+                    ids = list(asked(body))
                     answer = outer.script(number, body, ids)
                     while isinstance(answer, tuple) and answer[0] == "sleep":
                         time.sleep(answer[1])
                         answer = answer[2]
                     if isinstance(answer, int):
-                        self._send(answer, {"error": {"message": f"scripted {answer}"}})
+                        answer = ("error", answer, f"scripted {answer}")
+                    if isinstance(answer, tuple) and answer[0] == "error":
+                        self._send(answer[1], {"error": {"message": answer[2]}})
                         return
                     content = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False)
                     self._send(200, {

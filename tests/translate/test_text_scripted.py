@@ -4,6 +4,7 @@ hang), glossary checks, bounded concurrency, and `subflow translate` end to end.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -117,8 +118,9 @@ def test_glossary_terms_are_sent_with_the_batch_and_missing_ones_flagged(scripte
     server = scripted(ignores_the_glossary)
     stage = stage_for(server.url, glossaries=load_glossaries(str(tmp_path / "terms.tsv"), ["fr"]), batch_size=3)
     out = run(stage, 6)
-    prompts = [r["messages"][-1]["content"] for r in server.requests]
-    assert "number 2 => numéro deux (spell it out)" in prompts[0] and "numéro deux" not in prompts[1]
+    prompts = {tuple(asked(r)): r["messages"][-1]["content"] for r in server.requests}  # batches run concurrently
+    assert "number 2 => numéro deux (spell it out)" in prompts[("1", "2", "3")]
+    assert "numéro deux" not in prompts[("4", "5", "6")]
     assert [c.flags for c in out] == [[], ["glossary:fr"], [], [], [], []]
     assert stage.collect().flagged == 1
 
@@ -172,3 +174,23 @@ def test_the_public_generator_yields_cues_with_their_translations(scripted):
     truth = list(srt.parse((SAMPLES / "en_basic.srt").read_text()))
     assert [c.text for c in cues] == [s.content for s in truth]
     assert [c.translations for c in cues] == [{"fr": f"T{c.index} " + c.text.upper()} for c in cues]
+
+
+def test_an_endpoint_without_structured_outputs_is_asked_for_json_in_the_prompt(scripted):
+    def no_json_schema(number, body, ids):
+        if "response_format" in body:
+            return 400  # scripted 400 (the message names nothing): refused for good
+        return "```json\n" + json.dumps(echo(number, body, ids)) + "\n```"
+
+    refusing = scripted(no_json_schema)
+    assert all(cue.flags == ["untranslated:fr"] for cue in run(stage_for(refusing.url, batch_size=4), 4))
+
+    def unsupported(number, body, ids):
+        if "response_format" in body:
+            return ("error", 400, "response_format json_schema is not supported by this model")
+        return "```json\n" + json.dumps(echo(number, body, ids)) + "\n```"
+
+    server = scripted(unsupported)
+    out = run(stage_for(server.url, batch_size=4, concurrency=1), 12)
+    assert all(cue.translations["fr"].startswith(f"T{cue.index} ") for cue in out)
+    assert ["response_format" in r for r in server.requests] == [True, False, False, False]
