@@ -27,11 +27,11 @@ from .lang import uses_cjk
 SURE_CONFIDENCE = 0.9  # the engine's hygiene gives 0.95 to a clean answer, less when it had to repair it
 
 _LABEL = re.compile(
-    r"^\s*(?P<label>translation|translated(?: text)?|english|chinese|target|译文|翻译|英文|中文|"
-    r"source|original(?: text)?|text|原文|原句|识别结果|文字内容|提取(?:的)?文字)\s*[:：]\s*",
+    r"^\s*(?:(?P<source>source(?: text)?|original(?: text)?|text|原文|原句|识别结果|文字内容|提取(?:的)?文字)|"
+    r"(?:english |chinese )?translat(?:ion|ed)(?: text| result)?|english|chinese|target|"
+    r"(?:英文|中文)?(?:翻译|译文)(?:结果|内容)?|英文|中文)\s*[:：]\s*",
     re.IGNORECASE,
 )
-_SOURCE_LABELS = {"source", "original", "original text", "text", "原文", "原句", "识别结果", "文字内容", "提取文字", "提取的文字"}
 _SEPARATORS = " \t-–—:：|/→=>()（）[]【】\"'“”‘’"
 
 
@@ -61,7 +61,7 @@ def parse_image_answer(answer: Recognition, source_lines: list[str], target: str
         line = raw.strip()
         label = _LABEL.match(line)
         if label:
-            if label.group("label").lower() in _SOURCE_LABELS:
+            if label.group("source"):
                 continue  # "原文：..." is the source, read back
             line = line[label.end() :].strip()
         if any(similarity(line, source) >= 0.8 for source in sources) or similarity(line, joined_source) >= 0.8:

@@ -35,6 +35,9 @@ pytestmark = pytest.mark.translate
         (["今天天气很好", "The weather is nice today."], 0.95, "The weather is nice today.", False),  # source first
         (["原文：今天天气很好", "译文：The weather is nice today."], 0.95, "The weather is nice today.", False),
         (["Translation: The weather is nice today."], 0.95, "The weather is nice today.", False),
+        (["提取的文字：", "今天天气很好", "英文翻译：", "The weather is nice today."], 0.95, "The weather is nice today.", False),
+        (["Source text: 今天天气很好", "English translation: The weather is nice today."], 0.95,
+         "The weather is nice today.", False),
         (["今天天气很好 - The weather is nice today."], 0.95, "The weather is nice today.", False),
         (["今天天气很好（The weather is nice today.）"], 0.95, "The weather is nice today.", False),
         (["The weather is nice today."], 0.4, "The weather is nice today.", True),  # hygiene collapsed a run-on
