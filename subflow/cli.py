@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``extract`` and ``live``: what to look at and how to read it."""
+def add_pipeline_options(parser: argparse.ArgumentParser, *, bilingual: bool = False) -> None:
+    """Options shared by ``extract`` and ``live``: what to look at, how to read it, what to translate it into
+    (``bilingual``: files with the original and the translation together, for commands that write files)."""
     group = parser.add_argument_group("recognition")
     group.add_argument("--config", metavar="FILE", help="TOML settings (see configs/default.toml); flags override it")
     group.add_argument(
@@ -95,7 +96,7 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         help="any setting of the config file, e.g. --set detector.lost_threshold=0.4 or "
         "--set engines.hunyuan-api.endpoints=http://gpu1:8000/v1 (repeatable)",
     )
-    add_translate_options(parser, bilingual=parser.prog.split()[-1] == "extract")
+    add_translate_options(parser, bilingual=bilingual)
 
 
 def parse_sets(items: list[str]) -> dict[str, object]:
@@ -150,7 +151,7 @@ def _add_extract(subparsers) -> None:
     parser.add_argument("--format", choices=sorted(FORMATS), help="output format (default: from the output's suffix, else srt)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details (engine, bands, skipped packets)")
-    add_pipeline_options(parser)
+    add_pipeline_options(parser, bilingual=True)
     parser.set_defaults(run=run_extract)
 
 
