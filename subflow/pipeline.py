@@ -116,13 +116,14 @@ class Pipeline:
         self.stats = stats = Stats(duration=source.duration)
         self.bands = self.resolve_bands(source)
         detectors = [Detector(band, self.config.detector) for band in self.bands]
+        stage = None
+        if self.translation_plan:  # made first: a translator that cannot be built fails before anything starts
+            stage = TranslationStage(self.translators, self.glossaries, context=self.config.translate.context,
+                                     on_revision=self.on_revision)
         recognizer = Recognizer(self.engine, self.config.recognizer)
         merger = Merger(self.config.merger)
         merged = merger.process(recognizer.process(self._detect(source, detectors)))
-        stage = None
-        if self.translation_plan:
-            stage = TranslationStage(self.translators, self.glossaries, context=self.config.translate.context,
-                                     on_revision=self.on_revision)
+        if stage is not None:
             merged = stage.process(merged)
         try:
             for update in merged:
