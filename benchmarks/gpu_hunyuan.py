@@ -22,6 +22,9 @@ Rerun (on a GPU machine with torch and transformers >= 5.13)::
 ``--extract VIDEO`` also runs the whole pipeline (decode, detection, this
 engine, merging) on VIDEO and reports its real-time factor; make a 1080p one
 with ``python samples/generate.py bench --height 1080 --duration 30 --out V.mp4``.
+``--extract-translate en`` follows each such run with the same run plus image
+translation (HunyuanOCR translates each cue from its crop, docs/translation.md)
+and reports the cost ratio against recognition only (target: <= 1.3x).
 """
 
 from __future__ import annotations
@@ -245,6 +248,7 @@ def run_extract(checkpoint: Path, video: str, cache: str, tokens: int, overrides
         size = f"{source.width}x{source.height}"
         cues = sum(1 for update in pipeline.updates(source) if update.final and update.cue is not None)
     stats = pipeline.stats
+    translation = stats.translation
     result = {
         "video": video, "size": size, "cache": cache, "max_tokens": tokens, "media_s": round(stats.position, 2),
         "wall_s": round(stats.elapsed, 2), "realtime_factor": round(stats.realtime_factor, 1), "frames": stats.frames,
@@ -254,6 +258,9 @@ def run_extract(checkpoint: Path, video: str, cache: str, tokens: int, overrides
         "overrides": overrides, "engine_calls": len(batches),
         "mean_batch": round(sum(batches) / max(1, len(batches)), 2),
     }
+    if translation is not None:
+        result["translation"] = {"translated": translation.translated, "untranslated": translation.untranslated,
+                                 "reads": translation.usage.requests, "busy_s": round(translation.seconds, 2)}
     print(f"extract {overrides or 'defaults'}: {size} {stats.position:.1f} s of video in {stats.elapsed:.1f} s: {stats.realtime_factor:.1f}x real time, "
           f"{stats.crops_read} crops, {cues} cues (decode {stats.decode:.1f} s, detect {stats.detect:.1f} s, "
           f"engine busy {stats.recognize:.1f} s; {len(batches)} generate calls, mean batch {result['mean_batch']})", flush=True)
@@ -276,6 +283,9 @@ def main() -> int:
     parser.add_argument("--extract", metavar="VIDEO", help="also time the whole pipeline on this video")
     parser.add_argument("--extract-cache", default="dynamic", help="engine setup for --extract (a --variants name)")
     parser.add_argument("--extract-tokens", type=int, default=32, help="max_tokens of the engine for --extract")
+    parser.add_argument("--extract-translate", metavar="LANG",
+                        help="after each --extract run, the same run with image translation into LANG (en or zh), "
+                        "and the ratio of their wall times")
     parser.add_argument("--extract-set", action="append", metavar="KEY=VALUE,...",
                         help="config overrides for one --extract run (repeat for several runs on one loaded engine), "
                         "e.g. recognizer.min_confidence=0 (random weights read weakly, so every segment is read "
@@ -327,6 +337,19 @@ def main() -> int:
                 row = {"overrides": overrides, "error": f"{type(exc).__name__}: {exc}"[:2000]}
                 print(f"extract FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
             report["extract"].append(row)
+            if args.extract_translate and "error" not in row:
+                translating = {**overrides, "translate.languages": args.extract_translate,
+                               "recognizer.engine": "hunyuan-transformers"}
+                try:
+                    both, engine = run_extract(checkpoint, args.extract, args.extract_cache, args.extract_tokens,
+                                               translating, engine)
+                    both["translate_cost_ratio"] = round(both["wall_s"] / row["wall_s"], 3)
+                    print(f"extract + translation into {args.extract_translate}: {both['translate_cost_ratio']}x "
+                          f"the recognition-only wall time ({both['translation']})", flush=True)
+                except Exception as exc:  # keep the other figures
+                    both = {"overrides": translating, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+                    print(f"extract + translation FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
+                report["extract"].append(both)
     save(report, args.out)
     print("\nvariant   batch   ms/call   ms/strip   strips/s")
     for v in report["variants"]:

@@ -23,8 +23,9 @@ from .config import Config, ConfigError
 from .engines import ENGINES, EngineError
 from .pipeline import Pipeline, Stats
 from .score import ScoreError
-from .sinks import FORMATS, JsonStreamSink, Output, SinkError, open_sink, plan_outputs
+from .sinks import FORMATS, JsonStreamSink, Output, SinkError, open_tracks, plan_outputs
 from .source import SourceError, VideoSource
+from .translate.options import add_translate_options, translate_overrides
 
 # Errors whose message is meant for the user as it is.
 USER_ERRORS: tuple[type[Exception], ...] = (SourceError, ConfigError, SinkError, ScoreError, EngineError)
@@ -35,6 +36,7 @@ SUBCOMMAND_MODULES = {
     "live": "subflow.live.cli",
     "doctor": "subflow.doctor",
     "serve": "subflow.serve.cli",
+    "translate": "subflow.translate.cli",
 }
 
 EXIT_USAGE = 2
@@ -59,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``extract`` and ``live``: what to look at and how to read it."""
+def add_pipeline_options(parser: argparse.ArgumentParser, *, bilingual: bool = False) -> None:
+    """Options shared by ``extract`` and ``live``: what to look at, how to read it, what to translate it into
+    (``bilingual``: files with the original and the translation together, for commands that write files)."""
     group = parser.add_argument_group("recognition")
     group.add_argument("--config", metavar="FILE", help="TOML settings (see configs/default.toml); flags override it")
     group.add_argument(
@@ -109,6 +112,7 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         help="any setting of the config file, e.g. --set detector.lost_threshold=0.4 or "
         "--set engines.hunyuan-api.endpoints=http://gpu1:8000/v1 (repeatable)",
     )
+    add_translate_options(parser, bilingual=bilingual)
 
 
 def pipeline_defaults(**values: Any) -> argparse.Namespace:
@@ -121,16 +125,22 @@ def pipeline_defaults(**values: Any) -> argparse.Namespace:
     return args
 
 
-def load_config(args: argparse.Namespace) -> Config:
-    """Defaults, then ``--config``, then ``--set``, then the dedicated flags."""
-    if args.sample_every is not None and args.sample_every < 1:
-        raise ConfigError("--sample-every must be 1 or more")
+def parse_sets(items: list[str]) -> dict[str, object]:
+    """``--set SECTION.KEY=VALUE`` flags -> ``{"SECTION.KEY": "VALUE"}``."""
     overrides: dict[str, object] = {}
-    for item in args.set:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
             raise ConfigError(f"--set needs SECTION.KEY=VALUE, got {item!r}")
         overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Defaults, then ``--config``, then ``--set``, then the dedicated flags."""
+    if args.sample_every is not None and args.sample_every < 1:
+        raise ConfigError("--sample-every must be 1 or more")
+    overrides = parse_sets(args.set)
     flags = {
         "region.band": args.region,
         "recognizer.engine": args.engine,
@@ -145,6 +155,7 @@ def load_config(args: argparse.Namespace) -> Config:
         if args.engine is None:
             flags["recognizer.engine"] = "hunyuan-api"
     overrides.update({key: value for key, value in flags.items() if value is not None})
+    overrides.update(translate_overrides(args))
     return Config.load(args.config, overrides)
 
 
@@ -169,7 +180,7 @@ def _add_extract(subparsers) -> None:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details (engine, bands, skipped packets)")
-    add_pipeline_options(parser)
+    add_pipeline_options(parser, bilingual=True)
     parser.set_defaults(run=run_extract)
 
 
@@ -177,11 +188,13 @@ def run_extract(args: argparse.Namespace) -> int:
     config = load_config(args)
     outputs = plan_outputs(args.inputs, args.output, args.format, config.output.format)
     pipeline = Pipeline(config)
-    failures = 0
+    failures = untranslated = 0
     try:
+        pipeline.check_translators()  # a dead translator endpoint fails now, not after the decoding
         for output in outputs:
             try:
                 extract_one(output, args, pipeline)
+                untranslated += pipeline.stats.translation.untranslated if pipeline.stats.translation else 0
             except USER_ERRORS as exc:
                 if len(outputs) == 1:
                     raise
@@ -192,6 +205,10 @@ def run_extract(args: argparse.Namespace) -> int:
     if failures:
         _error(f"{failures} of {len(outputs)} inputs failed")
         return EXIT_FAILED
+    if untranslated:
+        _error(f"{untranslated} cue translation(s) missing; those cues keep the original text in the translated "
+               "files and are flagged untranslated:LANG in JSON Lines")
+        return EXIT_FAILED
     return 0
 
 
@@ -199,10 +216,12 @@ def extract_one(output: Output, args: argparse.Namespace, pipeline: Pipeline) ->
     """Run one input through the pipeline into its output; the output is written only on success."""
     source = VideoSource(output.input, pipeline.config.source)
     with source:
+        languages = list(pipeline.translation_plan)
         if output.path is None:
             sink = JsonStreamSink()
         else:
-            sink = open_sink(output.path, output.format, video_size=(source.width, source.height))
+            sink = open_tracks(output.path, output.format, languages=languages,
+                               bilingual=pipeline.config.translate.bilingual, video_size=(source.width, source.height))
         progress = None if args.quiet else Progress(output.input)
         pipeline.on_progress = progress.update if progress else None
         with sink:
@@ -211,6 +230,10 @@ def extract_one(output: Output, args: argparse.Namespace, pipeline: Pipeline) ->
                     sink.write(update.cue)
         if progress:
             progress.done(pipeline.stats, output.path, pipeline.engine.describe(), source.errors)
+            translated = pipeline.stats.translation
+            if translated is not None:
+                others = [str(s.path) for s in getattr(sink, "sinks", [])[1:]]
+                sys.stderr.write(f"  {translated.summary()}\n" + (f"  also wrote {', '.join(others)}\n" if others else ""))
 
 
 class Progress:

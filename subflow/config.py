@@ -115,6 +115,29 @@ class ServeConfig:
 
 
 @dataclass
+class TranslateConfig:
+    """``[translate]``: translations added to final cues (docs/translation.md)."""
+
+    languages: list[str] = field(default_factory=list)  # target languages as BCP 47 tags (["fr", "de"]); [] = none
+    translator: str = "auto"  # "auto", "image" (HunyuanOCR reads and translates) or "openai" (a chat endpoint)
+    endpoint: str = ""  # OpenAI-compatible API base of the text translator, e.g. http://mt:8000/v1
+    model: str = ""  # model name the endpoint serves; "" = the first one its /models lists
+    api_key: str = ""  # bearer token; "" = $SUBFLOW_TRANSLATE_API_KEY or none
+    glossary: str = ""  # TSV file (term, translation, note) for every language, or "LANG=FILE,LANG=FILE"
+    source: str = ""  # the original's language, as a hint for the text translator; "" = let the model tell
+    batch_size: int = 10  # cues per text-translator request
+    context: int = 3  # earlier cues sent along as context (not translated again)
+    concurrency: int = 4  # text-translator requests in flight
+    retries: int = 2  # a rejected reply is asked again this often before the batch is halved
+    http_retries: int = 3  # further attempts after a failed request (connection error, timeout, 5xx, 429)
+    backoff: float = 0.5  # seconds before the first such attempt, doubled each time
+    timeout: float = 60.0  # seconds for one request
+    revive_after: float = 30.0  # after a batch found the endpoint dead, later batches skip it this long
+    temperature: float = 0.0
+    bilingual: bool = False  # also write NAME.bi.ass (and NAME.bi.srt/.vtt): original small above the translation
+
+
+@dataclass
 class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     region: RegionConfig = field(default_factory=RegionConfig)
@@ -125,6 +148,7 @@ class Config:
     live: LiveConfig = field(default_factory=LiveConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    translate: TranslateConfig = field(default_factory=TranslateConfig)
     engines: dict[str, dict[str, Any]] = field(default_factory=dict)  # [engines.NAME] tables, as given
 
     @classmethod
@@ -287,4 +311,18 @@ LIMITS: dict[str, Limit] = {
     "server.client_queue": COUNT,
     "server.ping_interval": NON_NEGATIVE,
     "server.max_message": COUNT,
+    "serve.port": Limit(0, 65535),
+    "serve.max_upload_mb": COUNT,
+    "serve.jobs_per_engine": COUNT,
+    "serve.low_confidence": SHARE,
+    "serve.short_cue": NON_NEGATIVE,
+    "translate.batch_size": COUNT,
+    "translate.context": NON_NEGATIVE,
+    "translate.concurrency": COUNT,
+    "translate.retries": NON_NEGATIVE,
+    "translate.http_retries": NON_NEGATIVE,
+    "translate.backoff": NON_NEGATIVE,
+    "translate.timeout": POSITIVE,
+    "translate.revive_after": NON_NEGATIVE,
+    "translate.temperature": NON_NEGATIVE,
 }

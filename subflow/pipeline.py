@@ -1,4 +1,4 @@
-"""The pipeline: source -> detector -> recogniser -> merger, as lazy generators.
+"""The pipeline: source -> detector -> recogniser -> merger (-> translation), as lazy generators.
 
 ``extract()`` is the public API (a generator of final cues, like
 faster-whisper's ``transcribe``); ``stream()`` also yields partial cues and
@@ -24,6 +24,7 @@ from .recognizer import Recognizer, run_on_engine_loop
 from .records import Cue, CueUpdate
 from .region import Band, auto_bands, parse_bands
 from .source import Frame, StreamBreak, VideoSource
+from .translate import TranslationStage, TranslationStats, Translator, build_translators, load_glossaries, plan_translation
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class Stats:
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
     source_errors: int = 0
+    translation: TranslationStats | None = None  # when translating
 
     @property
     def elapsed(self) -> float:
@@ -61,7 +63,13 @@ class Stats:
 
 
 class Pipeline:
-    """Runs sources through the stages with one engine, which it keeps between runs."""
+    """Runs sources through the stages with one engine (and translators), which it keeps between runs.
+
+    With ``[translate] languages`` set, final cues get their translations
+    before they leave (``on_revision`` None), or leave at once and come again
+    translated through ``on_revision`` (live). A translation request that
+    nothing configured can serve fails here, before any decoding.
+    """
 
     def __init__(
         self,
@@ -69,15 +77,20 @@ class Pipeline:
         engine: Engine | None = None,
         on_progress: Callable[[Stats], None] | None = None,
         progress_interval: float = 0.5,
+        on_revision: Callable[[CueUpdate], None] | None = None,
     ) -> None:
         self.config = config or Config()
         self._engine = engine
         self._owns_engine = engine is None
         self.on_progress = on_progress
         self.progress_interval = progress_interval
+        self.on_revision = on_revision
         self.stats = Stats()
         self.bands: list[Band] = []
         self._last_report = 0.0
+        self.translation_plan = plan_translation(self.config)
+        self.glossaries = load_glossaries(self.config.translate.glossary, list(self.translation_plan))
+        self._translators: dict[str, Translator] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -94,16 +107,36 @@ class Pipeline:
             self._engine = create_engine(name, **options)
         return self._engine
 
+    @property
+    def translators(self) -> dict[str, Translator]:
+        """Target language -> translator, built on first use (the image translator shares the OCR engine)."""
+        if self._translators is None:
+            needs_engine = "image" in self.translation_plan.values()
+            self._translators = build_translators(self.config, self.translation_plan, self.engine if needs_engine else None)
+        return self._translators
+
+    def check_translators(self) -> None:
+        """Fail now (``TranslateError``) when a translator cannot work at all, e.g. its endpoint does not answer."""
+        for translator in dict.fromkeys(self.translators.values()):
+            run_on_engine_loop(translator.check())
+
     def updates(self, source: VideoSource) -> Iterator[CueUpdate]:
         """Partial, final and clear updates for ``source``, in media order."""
         self.stats = stats = Stats(duration=source.duration)
         self.bands = self.resolve_bands(source)
         detectors = [Detector(band, self.config.detector) for band in self.bands]
         self.engine.reset()
+        stage = None
+        if self.translation_plan:  # made first: a translator that cannot be built fails before anything starts
+            stage = TranslationStage(self.translators, self.glossaries, context=self.config.translate.context,
+                                     on_revision=self.on_revision)
         recognizer = Recognizer(self.engine, self.config.recognizer)
         merger = Merger(self.config.merger)
+        merged = merger.process(recognizer.process(self._detect(source, detectors)))
+        if stage is not None:
+            merged = stage.process(merged)
         try:
-            for update in merger.process(recognizer.process(self._detect(source, detectors))):
+            for update in merged:
                 self._collect(recognizer, merger)
                 if update.final and not update.meta.get("retracted"):
                     stats.cues += 1
@@ -111,6 +144,10 @@ class Pipeline:
                 yield update
             self._report(force=True)
         finally:
+            if stage is not None:
+                if self.on_revision is not None:
+                    stage.drain(timeout=5.0)  # the last cues' translations, if they come soon
+                stats.translation = stage.collect()
             recognizer.close()
             stats.finished = time.perf_counter()
             stats.source_errors = getattr(source, "errors", 0)
@@ -173,7 +210,10 @@ class Pipeline:
             yield frame
 
     def close(self) -> None:
-        """Close the engine if this pipeline created it."""
+        """Close the translators, and the engine if this pipeline created it."""
+        for translator in dict.fromkeys((self._translators or {}).values()):
+            run_on_engine_loop(translator.aclose())
+        self._translators = None
         if self._owns_engine and self._engine is not None:
             run_on_engine_loop(self._engine.aclose())
             self._engine = None
@@ -205,8 +245,8 @@ def stream(
     if isinstance(engine, str):
         config.recognizer.engine = engine
         engine = None
+    pipeline = Pipeline(config, engine, on_progress)  # a translation nothing can serve fails here
     opened = source if isinstance(source, VideoSource) else VideoSource(source, config.source)
-    pipeline = Pipeline(config, engine, on_progress)
     return _run(pipeline, opened, close_source=opened is not source)
 
 
@@ -225,6 +265,8 @@ def extract(source: str | Path | VideoSource, **options: Any) -> Iterator[Cue]:
     Options: ``config`` (a :class:`Config`), ``config_file`` (TOML path), ``engine``
     (a name or an :class:`Engine`), ``on_progress`` (called with :class:`Stats`),
     and any setting as ``section__key=value`` (e.g. ``region__band="auto"``).
+    With ``translate__languages=["fr"]`` (and a translator) each cue carries
+    ``cue.translations["fr"]``; cues that could not be translated are flagged.
     """
     updates = stream(source, **options)
     return (update.cue for update in updates if update.final and update.cue is not None and not update.meta.get("retracted"))

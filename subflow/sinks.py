@@ -14,10 +14,15 @@ A file sink works in one of two modes:
 * append mode (live streams) appends each cue as it comes and flushes it, so
   the file is valid while it grows and can be followed by a player or
   ``tail -f``. An existing file is extended (SRT numbering continues).
+
+A format writes one :class:`Track` of each cue: the original text, one
+translation (``NAME.LANG.EXT``), or both (bilingual: the original above the
+translation). :func:`track_outputs` names every file of a run in one place.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -75,12 +80,42 @@ def _visible_lines(lines: list[str]) -> list[str]:
     return [line for line in out if line]
 
 
+@dataclass(frozen=True)
+class Track:
+    """Which text of a cue a file holds: the original (``lang`` None), the translation into ``lang``,
+    or with ``bilingual`` the original lines followed by the translation's.
+
+    A cue that has no translation into ``lang`` keeps its original text, so
+    every track has exactly the original's cues and times (JSON Lines and the
+    cue's ``untranslated:LANG`` flag say which ones).
+    """
+
+    lang: str | None = None
+    bilingual: bool = False
+
+    def translation(self, cue: Cue) -> list[str]:
+        text = cue.translations.get(self.lang or "", "")
+        return text.split("\n") if text else []
+
+    def lines(self, cue: Cue) -> list[str]:
+        if self.lang is None:
+            return list(cue.lines)
+        if self.bilingual:
+            return list(cue.lines) + self.translation(cue)
+        return self.translation(cue) or list(cue.lines)
+
+
+ORIGINAL = Track()
+
+
 def _ms(seconds: float) -> int:
     return max(0, round(seconds * 1000))
 
 
 class Format(ABC):
-    """Text encoding of cues for one subtitle format."""
+    """Text encoding of cues for one subtitle format (one track of them)."""
+
+    track: Track = ORIGINAL
 
     def header(self) -> str:
         return ""
@@ -113,7 +148,7 @@ class SrtFormat(Format):
     """SubRip; top cues carry the ``{\\an8}`` tag that players understand."""
 
     def block(self, cue: Cue, number: int) -> str | None:
-        lines = _visible_lines(cue.lines)
+        lines = _visible_lines(self.track.lines(cue))
         if not lines:
             return None
         lines = _guard_index_lines(lines)
@@ -146,7 +181,7 @@ class VttFormat(Format):
         return "WEBVTT\n\n"
 
     def block(self, cue: Cue, number: int) -> str | None:
-        lines = _visible_lines(cue.lines)
+        lines = _visible_lines(self.track.lines(cue))
         if not lines:
             return None
         text = "\n".join(lines).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -181,9 +216,14 @@ class AssFormat(Format):
 
     ``\\an8`` puts top cues at the top, ``\\an2`` bottom ones at the bottom; a
     ``custom`` cue with a box is pinned under its box's centre with ``\\pos``.
+    A bilingual track has two styles: ``Original`` (smaller) for the original
+    lines, above ``Default`` for the translation, in one event so they stay together.
     """
 
-    def __init__(self, video_size: tuple[int, int] | None = None) -> None:
+    ORIGINAL_SCALE = 0.7  # the original's font size, relative to the translation's
+
+    def __init__(self, video_size: tuple[int, int] | None = None, track: Track = ORIGINAL) -> None:
+        self.track = track
         self.width, self.height = video_size or (1920, 1080)
         if self.width <= 0 or self.height <= 0:
             raise SinkError(f"bad video size {self.width}x{self.height} for ASS output")
@@ -208,14 +248,26 @@ class AssFormat(Format):
             "Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
             f"Style: Default,Arial,{font},&H00FFFFFF,&H000000FF,&H00000000,&H80000000,"
             f"0,0,0,0,100,100,0,0,1,{outline},{outline},2,{margin_h},{margin_h},{margin_v},1\n"
-            "\n"
+            + (
+                f"Style: Original,Arial,{max(8, round(font * self.ORIGINAL_SCALE))},&H00E0E0E0,&H000000FF,&H00000000,"
+                f"&H80000000,0,0,0,0,100,100,0,0,1,{outline},{outline},2,{margin_h},{margin_h},{margin_v},1\n"
+                if self.track.bilingual else ""
+            )
+            + "\n"
             "[Events]\n"
             "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
         )
 
     def block(self, cue: Cue, number: int) -> str | None:
-        lines = _visible_lines(cue.lines)
-        if not lines:
+        if self.track.bilingual:
+            original = [_ass_escape(line) for line in _visible_lines(cue.lines)]
+            translated = [_ass_escape(line) for line in _visible_lines(self.track.translation(cue))]
+            body = "{\\rOriginal}" + "\\N".join(original) if original else ""
+            if translated:
+                body += ("\\N{\\r}" if body else "") + "\\N".join(translated)
+        else:
+            body = "\\N".join(_ass_escape(line) for line in _visible_lines(self.track.lines(cue)))
+        if not body:
             return None
         if cue.region == "top":
             tag = "{\\an8}"
@@ -223,7 +275,7 @@ class AssFormat(Format):
             tag = f"{{\\an2\\pos({(cue.box.x0 + cue.box.x1) // 2},{cue.box.y1})}}"
         else:
             tag = "{\\an2}"
-        text = tag + "\\N".join(_ass_escape(line) for line in lines)
+        text = tag + body
         end = max(cue.start, cue.end)
         return f"Dialogue: 0,{_ass_time(cue.start)},{_ass_time(end)},Default,,0,0,0,,{text}\n"
 
@@ -303,7 +355,7 @@ class FileSink(Sink):
         if self._closed:
             raise SinkError(f"cannot write to {self.path}: the sink is closed")
         if not self.append:
-            self._cues.append(cue)
+            self._cues.append(dataclasses.replace(cue, image=None) if cue.image is not None else cue)  # crops: MBs each
             return
         text = self.format.block(cue, self._count + 1)
         if text is None:
@@ -414,12 +466,13 @@ def open_sink(
     *,
     append: bool = False,
     video_size: tuple[int, int] | None = None,
+    track: Track = ORIGINAL,
 ) -> FileSink:
     """Open a file sink; fails now (``SinkError``) rather than after the work
     when the format is unknown or the file cannot be written.
 
     ``video_size`` (width, height) sets the ASS canvas so that positions match
-    the video; other formats ignore it.
+    the video; other formats ignore it. ``track`` picks the text written.
     """
     name = format_for(path, format)
     fmt: Format
@@ -428,9 +481,10 @@ def open_sink(
     elif name == "vtt":
         fmt = VttFormat()
     elif name == "ass":
-        fmt = AssFormat(video_size)
+        fmt = AssFormat(video_size, track)
     else:
         fmt = JsonLinesFormat()
+    fmt.track = track
     return FileSink(path, fmt, append=append)
 
 
@@ -508,3 +562,79 @@ def _refuse_clashes(plans: list[Output]) -> None:
             raise SinkError(f"{first} and {plan.input} would both write {plan.path}; nothing was done (rename one, or "
                             "run them with separate outputs)")
         written[target] = plan.input
+class MultiSink(Sink):
+    """Several sinks fed the same cues (a run's per-language files); closes all, or aborts all."""
+
+    def __init__(self, sinks: Sequence[Sink]) -> None:
+        self.sinks = list(sinks)
+
+    def write(self, cue: Cue) -> None:
+        for sink in self.sinks:
+            sink.write(cue)
+
+    def close(self) -> None:
+        try:
+            for sink in self.sinks:
+                sink.close()
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        for sink in self.sinks:
+            sink.abort()
+
+
+def language_path(path: str | os.PathLike, tag: str) -> Path:
+    """``ep01.srt`` -> ``ep01.en.srt``: the tag goes before the suffix, as players and editors look for it."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}")
+
+
+def track_outputs(
+    path: str | os.PathLike,
+    format: str,
+    languages: Sequence[str] = (),
+    bilingual: bool = False,
+    original: bool = True,
+) -> list[tuple[Path, str, Track]]:
+    """Every file of one input's run: (path, format, track), named from ``path`` (the original's file).
+
+    * the original in ``format`` (unless ``original`` is False: ``subflow translate`` reads it);
+    * ``NAME.LANG.EXT`` per language for SRT, WebVTT and ASS; JSON Lines is one
+      file that carries every language in each cue's ``translations``;
+    * with ``bilingual``: ``NAME.bi.ass`` (and ``NAME.bi.srt``/``.vtt`` in those
+      formats), or ``NAME.LANG.bi.EXT`` per language when there are several.
+    """
+    path = Path(path)
+    out = [(path, format, ORIGINAL)] if original else []
+    if format != "jsonl":
+        out += [(language_path(path, lang), format, Track(lang)) for lang in languages]
+    if bilingual:
+        for lang in languages:
+            named = path.with_name(f"{path.stem}.{lang}.bi" if len(languages) > 1 else f"{path.stem}.bi")
+            for fmt in dict.fromkeys(f for f in (format, "ass") if f in ("srt", "vtt", "ass")):
+                out.append((named.with_name(f"{named.name}.{fmt}"), fmt, Track(lang, bilingual=True)))
+    return out
+
+
+def open_tracks(
+    path: str | os.PathLike,
+    format: str | None = None,
+    *,
+    languages: Sequence[str] = (),
+    bilingual: bool = False,
+    original: bool = True,
+    video_size: tuple[int, int] | None = None,
+) -> Sink:
+    """Open every file :func:`track_outputs` names (all now: a bad path fails before any work)."""
+    name = format_for(path, format)
+    sinks: list[Sink] = []
+    try:
+        for target, fmt, track in track_outputs(path, name, languages, bilingual, original):
+            sinks.append(open_sink(target, fmt, video_size=video_size, track=track))
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        raise
+    return sinks[0] if len(sinks) == 1 else MultiSink(sinks)

@@ -11,6 +11,10 @@ a slow OCR call never stalls the sockets and a slow socket never stalls OCR.
 Ctrl-C or SIGTERM stops the source; the pipeline then closes the open cue, the
 files are completed, clients are told the source ended, and the exit code is
 130 (0 when a file source simply ended).
+
+With ``--translate``, each final cue goes out at once in its original text and
+its translation follows as a revision of the same cue id (translators run on
+the engine loop, never in the caption's way). Files get the original track.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ..records import CueUpdate, Task
 from .server import CaptionServer, ServerError, parse_listen, read_tokens
 from ..sinks import JsonStreamSink, Sink, SinkError, open_sink
 from ..source import SourceError
+from ..translate import TranslateError
 
 log = logging.getLogger("subflow.live")
 
@@ -101,10 +106,17 @@ class LiveSession:
         self.error: BaseException | None = None
         self.finals = 0
         self.interrupted = False  # stopped by SIGINT/SIGTERM rather than by the source ending
+        self.translated = 0
 
     def interrupt(self) -> None:
         self.interrupted = True
         self.source.close()
+
+    def revise(self, update: CueUpdate) -> None:
+        """A final again, with its translations (called from the engine loop's thread)."""
+        self.translated += 1
+        if self.server is not None:
+            self.server.call_soon_threadsafe(self.server.publish_update, update)
 
     def stats(self) -> dict[str, Any]:
         live = self.source.stats
@@ -118,6 +130,7 @@ class LiveSession:
             "reconnects": live.reconnects,
             "source_errors": live.source_errors,
             "cues": self.finals,
+            "translated_cues": self.translated,
         }
 
     def work(self, publish: Any) -> None:
@@ -203,6 +216,15 @@ def _warm_up(pipeline: Pipeline) -> None:
     run_on_engine_loop(pipeline.engine.recognize([np.asarray(image)], Task(pipeline.config.recognizer.task, pipeline.config.recognizer.target)))
 
 
+def _check_translators(pipeline: Pipeline) -> None:
+    """A translator that does not answer yet is no reason to hold the captions back: say so and go on
+    (its cues go out in the original; it is retried every ``[translate] revive_after`` seconds)."""
+    try:
+        pipeline.check_translators()
+    except TranslateError as exc:
+        log.warning("%s; captions go out untranslated until it answers", exc)
+
+
 def run(args: argparse.Namespace) -> int:
     logging.getLogger("websockets").setLevel(logging.WARNING)  # not a line per viewer connecting
     if args.verbose:
@@ -213,8 +235,10 @@ def run(args: argparse.Namespace) -> int:
         tokens = read_tokens(args.token_file) if args.token_file else set()
         if not (listen or args.srt or args.vtt or args.jsonl or args.json):
             raise ConfigError("nothing to do: give --ws, --srt/--vtt/--jsonl or --json")
-        pipeline = Pipeline(config)
+        session_ref: list[LiveSession] = []  # the revision callback needs the session, made below
+        pipeline = Pipeline(config, on_revision=lambda update: session_ref[0].revise(update) if session_ref else None)
         _warm_up(pipeline)
+        _check_translators(pipeline)
         sinks = _sinks(args)
     except (*_ERRORS, OSError) as exc:
         print(f"subflow live: error: {exc}", file=sys.stderr)
@@ -224,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
     source = LiveSource(args.source, config.source, config.live, realtime=args.realtime)
     server = CaptionServer(config.server, tokens=tokens, info={"source": args.source}) if listen else None
     session = LiveSession(source, pipeline, sinks, server)
+    session_ref.append(session)
     if server is not None:
         server.source_stats = session.stats
     try:

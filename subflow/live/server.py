@@ -214,25 +214,39 @@ class CaptionServer:
             return
         cue = update.cue
         retracted = bool(update.meta.get("retracted"))
+        translation = bool(update.meta.get("translation"))
         message = self._next(
             {"type": "cue", "id": cue.index, "rev": update.revision, "final": update.final, "cue": cue.to_dict(), "wall": now}
         )
         if retracted:
             message["retracted"] = True
+        if translation:
+            message["translation"] = True
         text = json.dumps(message, ensure_ascii=False)
+        if translation:
+            # A final cue again, now with its translations: kept for resume and never dropped, like a final;
+            # the region may show a newer cue by now, so its open partial stays.
+            self.ring_append(message)
+            self.counters["translations"] += 1
+            self._fan_out(_Message("final", text, cue.index, cue.region))
+            return
         self._measure(update, now)
         if update.final:
             self.open_partials.pop(cue.region, None)
             if not retracted:
-                if len(self.ring) == self.ring.maxlen:
-                    self.ring_lost = self.ring[0][0]
-                self.ring.append((message["seq"], message))
+                self.ring_append(message)
                 self.counters["finals"] += 1
             self._fan_out(_Message("final", text, cue.index, cue.region))
         else:
             self.open_partials[cue.region] = (message["seq"], text)
             self.counters["partials"] += 1
             self._fan_out(_Message("partial", text, cue.index, cue.region))
+
+    def ring_append(self, message: dict[str, Any]) -> None:
+        """Keep a final for clients that resume; note the seq of what falls out of the ring."""
+        if len(self.ring) == self.ring.maxlen:
+            self.ring_lost = self.ring[0][0]
+        self.ring.append((message["seq"], message))
 
     def publish_status(self, state: str, detail: dict[str, Any] | None = None) -> None:
         """Source state for clients: connecting, connected, reconnecting, ended, error."""
@@ -443,6 +457,7 @@ class CaptionServer:
             "client_queues": sorted((len(c.queue) for c in self.clients), reverse=True)[:10],
             "finals": self.counters["finals"],
             "partials": self.counters["partials"],
+            "translations": self.counters["translations"],
             "messages_sent": self.counters["sent"],
             "dropped_for_slow_clients": self.counters["dropped"],
             "slow_clients_closed": self.counters["evicted"],

@@ -80,3 +80,37 @@ def test_the_waiting_hint_stays_out_of_obs_and_when_turned_off(query, agent):
         if browser is not None:
             browser.close()
         server.close()
+
+
+def translated(index: int, text: str, translations: dict, rev: int = 2):
+    update = final(index, text, rev=rev)
+    update.cue.translations = translations
+    update.meta["translation"] = True
+    return update
+
+
+@pytest.mark.parametrize("show, expected", [("both", "你好Hello"), ("translation", "Hello"), ("original", "你好")])
+def test_overlay_shows_the_translation_revision_as_asked(show, expected):
+    server = ServerThread().start()
+    server.status("connected")
+    browser = None
+    try:
+        browser = Chromium(f"http://127.0.0.1:{server.port}/?show={show}&lang=en")
+        assert browser.wait_for("document.body.dataset.state", "connected") == "connected"
+        server.publish(final(1, "你好"))
+        assert browser.wait_for(TEXT, "你好") == "你好"  # the original at once
+        server.publish(translated(1, "你好", {"fr": "Bonjour", "en": "Hello"}))
+        assert browser.wait_for(TEXT, expected) == expected
+        if show == "both":  # the original sits above, smaller
+            sizes = browser.evaluate("[...document.querySelectorAll('#caption-bottom .text, #caption-bottom .original')]"
+                                     ".map(e => parseFloat(getComputedStyle(e).fontSize))")
+            assert sizes[1] < sizes[0]
+        server.publish(final(2, "再见"))
+        server.publish(translated(1, "你好", {"en": "Hello again"}, rev=3))  # late: cue 1 has left the screen
+        server.status("reconnecting")  # a later message: once it shows, the late revision was handled
+        assert browser.wait_for("document.body.dataset.state", "reconnecting") == "reconnecting"
+        assert browser.evaluate(TEXT) == "再见"
+    finally:
+        if browser is not None:
+            browser.close()
+        server.close()
