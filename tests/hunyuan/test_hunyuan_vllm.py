@@ -195,6 +195,29 @@ def test_killed_endpoint_is_survived(servers):
     assert time.monotonic() - started < 10
 
 
+def test_checkpoint_config_has_the_published_form_and_vllm_reads_every_form(vllm_python, tiny_checkpoint, tmp_path):
+    """One builder for the CPU tests and the GPU: config.json as tencent/HunyuanOCR publishes it, which this
+    vLLM (and transformers, which loaded it above) reads as the generating HunYuanVL model, as it does the
+    nested forms."""
+    config = json.loads((tiny_checkpoint / "config.json").read_text())
+    assert config["architectures"] == ["HunYuanVLForConditionalGeneration"] and "text_config" not in config
+    assert config["rope_scaling"]["type"] == "xdrope" and config["rope_scaling"]["alpha"] == 1000.0
+    assert sum(config["rope_scaling"]["xdrope_section"]) == config["head_dim"] // 2
+    assert (config["image_start_token_id"], config["image_end_token_id"], config["image_token_id"]) == (120118, 120119, 120120)
+    out = tmp_path / "forms.json"
+    result = subprocess.run([str(vllm_python), str(HERE.parents[1] / "benchmarks" / "vllm_config_forms.py"),
+                             str(tiny_checkpoint), "--out", str(out)], capture_output=True, text=True, env=vllm_env(),
+                            timeout=280)
+    assert result.returncode == 0, result.stderr[-3000:]
+    forms = json.loads(out.read_text())["forms"]
+    assert len(forms) == 3
+    for name, readings in forms.items():
+        for how, seen in readings.items():
+            assert seen.get("architectures") == ["HunYuanVLForConditionalGeneration"], (name, how, seen)
+            assert seen["runner"] == "generate", (name, how, seen)
+    assert forms["published-1.0-flat"]["as is"]["image_start_token_id"] == 120118
+
+
 # The transformers engine's cache="graphs" loop must answer exactly as plain generate, one crop at a time,
 # batched, in any order, with crops of several sizes (weights re-drawn wider so answers differ per crop;
 # float32 on the CPU, so equality is exact).
