@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,19 +39,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "hunyuan")]
 
-from gpu_vllm import pipeline_figures, wait_turn  # noqa: E402
+from gpu_vllm import pipeline_figures, timed, wait_turn  # noqa: E402
 from subflow.engines.hunyuan_common import PROMPTS, grid_size  # noqa: E402
 from subflow.engines.hunyuan_transformers import HunyuanTransformersEngine  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` in seconds (fn returns host data, so the GPU work is finished)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batches: list[int], tokens: int,

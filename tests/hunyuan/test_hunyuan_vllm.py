@@ -101,7 +101,10 @@ def test_api_engine_end_to_end_over_two_endpoints(servers, short_video):
 
 
 def test_api_requests_overlap_on_the_server(servers):
-    """16 crops in one call: the server runs several at once (its own gauge says so)."""
+    """48 crops in one call, 16 in flight: the server runs several at once (its own gauge says so).
+
+    Three waves keep the server busy long enough for the gauge to be sampled several times (one wave of
+    16 tiny requests was once over between two samples)."""
     url = servers[0].url
     metrics = url.removesuffix("/v1") + "/metrics"
     seen: list[float] = []
@@ -118,11 +121,11 @@ def test_api_requests_overlap_on_the_server(servers):
     poller.start()
     engine = HunyuanAPIEngine(endpoints=[url], concurrency=16, **TINY_OPTIONS)
     try:
-        reads = asyncio.run(_recognize_and_close(engine, text_crops(16)))
+        reads = asyncio.run(_recognize_and_close(engine, text_crops(16) * 3))
     finally:
         done.set()
         poller.join()
-    assert len(reads) == 16
+    assert len(reads) == 48
     assert engine.peak_inflight == 16
     assert max(seen) >= 4, f"server never ran more than {max(seen)} requests at once"
 
