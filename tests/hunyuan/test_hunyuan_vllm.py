@@ -221,6 +221,28 @@ def test_checkpoint_config_has_the_published_form_and_vllm_reads_every_form(vllm
     assert forms["published-1.0-flat"]["as is"]["image_start_token_id"] == 120118
 
 
+ENGINE_ARGS_CHECK = r'''
+import json, sys
+from subflow.engines import hunyuan
+engine = hunyuan.HunyuanVLLMEngine(model=sys.argv[1], engine_args={"hf_overrides": {"architectures": ["Mine"]}})
+found = engine.adjustments
+engine.adjustments = hunyuan.vllm_adjustments(native_model=True)  # what a release with the native model gets
+args = engine.engine_args()
+print(json.dumps({"version": engine.vllm_version, "found": [a.what for a in found], "runner": args.runner,
+                  "hf_overrides": args.hf_overrides, "prefix_caching": args.enable_prefix_caching}))
+'''
+
+
+def test_engine_arguments_carry_the_release_adjustments_and_the_users_word_wins(vllm_python, tiny_checkpoint):
+    result = subprocess.run([str(vllm_python), "-c", ENGINE_ARGS_CHECK, str(tiny_checkpoint)], capture_output=True,
+                            text=True, env=vllm_env(), timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["version"].startswith("0.32") and seen["found"] == [], "0.32 runs HunYuanVL through transformers"
+    assert seen["runner"] == "generate" and seen["prefix_caching"] is False  # accepted by this release's engine args
+    assert seen["hf_overrides"] == {"architectures": ["Mine"]}, "engine_args given by the user override the adjustments"
+
+
 # The transformers engine's cache="graphs" loop must answer exactly as plain generate, one crop at a time,
 # batched, in any order, with crops of several sizes (weights re-drawn wider so answers differ per crop;
 # float32 on the CPU, so equality is exact).
