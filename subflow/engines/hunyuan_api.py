@@ -229,7 +229,9 @@ class HunyuanAPIEngine(HunyuanEngine):
         }
 
     async def _one(self, image: np.ndarray, prompt: str) -> Answer:
-        body = self._body(image, prompt)
+        # PNG encoding costs milliseconds per crop: in a worker thread (OpenCV releases the GIL), so the
+        # crops of a call encode in parallel and the event loop keeps serving answers meanwhile.
+        body = await asyncio.to_thread(self._body, image, prompt)
         tried: set[str] = set()
         errors: list[str] = []
         for attempt in range(self.settings.retries + 1):

@@ -9,6 +9,7 @@ answer for the same crop.
 from __future__ import annotations
 
 import abc
+import asyncio
 import dataclasses
 import json
 import math
@@ -334,7 +335,9 @@ class HunyuanEngine(Engine):
 
     async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
         prompt = self.settings.prompt(task)
-        images = [prepare_crop(np.asarray(crop), self.settings) for crop in crops]
+        # Off the event loop: finding the text lines costs milliseconds per crop (seconds on noise-like
+        # clutter), and the loop also carries vLLM's output handler and the other calls' requests.
+        images = await asyncio.to_thread(self._prepare, crops)
         wanted = [image for image in images if image is not None]
         answers = iter(await self._generate(wanted, prompt) if wanted else [])
         out = []
@@ -344,6 +347,9 @@ class HunyuanEngine(Engine):
             else:
                 out.append(clean_answer(next(answers), prompt, task, self.settings.max_lines))
         return out
+
+    def _prepare(self, crops: Sequence[np.ndarray]) -> list[np.ndarray | None]:
+        return [prepare_crop(np.asarray(crop), self.settings) for crop in crops]
 
     @abc.abstractmethod
     async def _generate(self, images: list[np.ndarray], prompt: str) -> list[Answer]:

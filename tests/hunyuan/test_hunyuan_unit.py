@@ -291,3 +291,36 @@ def test_default_config_lists_every_hunyuan_option_with_its_default():
     assert tables["hunyuan"] == {**shared, **own(VLLMOptions)}
     assert tables["hunyuan-api"] == own(APIOptions)
     assert tables["hunyuan-transformers"] == own(TransformersOptions)
+
+
+# ------------------------------------------------------------------ vLLM releases
+
+
+def test_vllm_releases_with_their_own_model_get_runner_and_architecture():
+    from subflow.engines.hunyuan import ARCHITECTURE, describe_adjustments, vllm_adjustments
+
+    assert vllm_adjustments(native_model=False) == [], "releases that read the config through transformers need nothing"
+    args = {}
+    for adjustment in vllm_adjustments(native_model=True):
+        args |= adjustment.args
+    assert args == {"runner": "generate", "hf_overrides": {"architectures": [ARCHITECTURE]}}
+    assert [a.env for a in vllm_adjustments(True) if a.env] == [{"VLLM_USE_V2_MODEL_RUNNER": "0"}]
+    assert describe_adjustments(vllm_adjustments(True)) == (
+        f"runner=generate; hf_overrides.architectures=[{ARCHITECTURE}]; VLLM_USE_V2_MODEL_RUNNER=0")
+    assert describe_adjustments([]) == "nothing"
+
+
+def test_installed_vllm_is_found_without_importing_it(tmp_path, monkeypatch):
+    """A vLLM tree with models/hunyuan_vision.py is a release with the native model; nothing is imported."""
+    import importlib.metadata
+
+    from subflow.engines import hunyuan
+
+    package = tmp_path / "vllm"
+    (package / "model_executor" / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text("raise ImportError('must not be imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.26.0" if name == "vllm" else None)
+    assert hunyuan.installed_vllm() == ("0.26.0", False)
+    (package / "model_executor" / "models" / "hunyuan_vision.py").write_text("")
+    assert hunyuan.installed_vllm() == ("0.26.0", True)

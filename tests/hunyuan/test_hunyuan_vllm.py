@@ -101,7 +101,10 @@ def test_api_engine_end_to_end_over_two_endpoints(servers, short_video):
 
 
 def test_api_requests_overlap_on_the_server(servers):
-    """16 crops in one call: the server runs several at once (its own gauge says so)."""
+    """48 crops in one call, 16 in flight: the server runs several at once (its own gauge says so).
+
+    Three waves keep the server busy long enough for the gauge to be sampled several times (one wave of
+    16 tiny requests was once over between two samples)."""
     url = servers[0].url
     metrics = url.removesuffix("/v1") + "/metrics"
     seen: list[float] = []
@@ -118,11 +121,11 @@ def test_api_requests_overlap_on_the_server(servers):
     poller.start()
     engine = HunyuanAPIEngine(endpoints=[url], concurrency=16, **TINY_OPTIONS)
     try:
-        reads = asyncio.run(_recognize_and_close(engine, text_crops(16)))
+        reads = asyncio.run(_recognize_and_close(engine, text_crops(16) * 3))
     finally:
         done.set()
         poller.join()
-    assert len(reads) == 16
+    assert len(reads) == 48
     assert engine.peak_inflight == 16
     assert max(seen) >= 4, f"server never ran more than {max(seen)} requests at once"
 
@@ -193,6 +196,51 @@ def test_killed_endpoint_is_survived(servers):
     with pytest.raises(EngineError, match=r"no endpoint could read a crop after 3 attempts.*" + doomed.url):
         asyncio.run(_recognize_and_close(lone, crops[:2]))
     assert time.monotonic() - started < 10
+
+
+def test_checkpoint_config_has_the_published_form_and_vllm_reads_every_form(vllm_python, tiny_checkpoint, tmp_path):
+    """One builder for the CPU tests and the GPU: config.json as tencent/HunyuanOCR publishes it, which this
+    vLLM (and transformers, which loaded it above) reads as the generating HunYuanVL model, as it does the
+    nested forms."""
+    config = json.loads((tiny_checkpoint / "config.json").read_text())
+    assert config["architectures"] == ["HunYuanVLForConditionalGeneration"] and "text_config" not in config
+    assert config["rope_scaling"]["type"] == "xdrope" and config["rope_scaling"]["alpha"] == 1000.0
+    assert sum(config["rope_scaling"]["xdrope_section"]) == config["head_dim"] // 2
+    assert (config["image_start_token_id"], config["image_end_token_id"], config["image_token_id"]) == (120118, 120119, 120120)
+    out = tmp_path / "forms.json"
+    result = subprocess.run([str(vllm_python), str(HERE.parents[1] / "benchmarks" / "vllm_config_forms.py"),
+                             str(tiny_checkpoint), "--out", str(out)], capture_output=True, text=True, env=vllm_env(),
+                            timeout=280)
+    assert result.returncode == 0, result.stderr[-3000:]
+    forms = json.loads(out.read_text())["forms"]
+    assert len(forms) == 3
+    for name, readings in forms.items():
+        for how, seen in readings.items():
+            assert seen.get("architectures") == ["HunYuanVLForConditionalGeneration"], (name, how, seen)
+            assert seen["runner"] == "generate", (name, how, seen)
+    assert forms["published-1.0-flat"]["as is"]["image_start_token_id"] == 120118
+
+
+ENGINE_ARGS_CHECK = r'''
+import json, sys
+from subflow.engines import hunyuan
+engine = hunyuan.HunyuanVLLMEngine(model=sys.argv[1], engine_args={"hf_overrides": {"architectures": ["Mine"]}})
+found = engine.adjustments
+engine.adjustments = hunyuan.vllm_adjustments(native_model=True)  # what a release with the native model gets
+args = engine.engine_args()
+print(json.dumps({"version": engine.vllm_version, "found": [a.what for a in found], "runner": args.runner,
+                  "hf_overrides": args.hf_overrides, "prefix_caching": args.enable_prefix_caching}))
+'''
+
+
+def test_engine_arguments_carry_the_release_adjustments_and_the_users_word_wins(vllm_python, tiny_checkpoint):
+    result = subprocess.run([str(vllm_python), "-c", ENGINE_ARGS_CHECK, str(tiny_checkpoint)], capture_output=True,
+                            text=True, env=vllm_env(), timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["version"].startswith("0.32") and seen["found"] == [], "0.32 runs HunYuanVL through transformers"
+    assert seen["runner"] == "generate" and seen["prefix_caching"] is False  # accepted by this release's engine args
+    assert seen["hf_overrides"] == {"architectures": ["Mine"]}, "engine_args given by the user override the adjustments"
 
 
 # The transformers engine's cache="graphs" loop must answer exactly as plain generate, one crop at a time,

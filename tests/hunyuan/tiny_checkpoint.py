@@ -5,6 +5,13 @@ template and processor, at tiny sizes (for the CPU tests) or the real sizes
 (for the GPU benchmark). Nothing is downloaded; the text it reads is garbage
 by construction, but every code path the engines use is the real one.
 
+``config.json`` is written in the form the published checkpoint has (text keys
+at the top level, ``rope_scaling`` of type ``xdrope`` with ``xdrope_section``
+and ``alpha``, the ``image_*_token_id`` keys, a ``vision_config``), not in the
+nested form transformers 5 saves: vLLM reads that form (0.26's own HunYuanVL
+config class takes the architecture, the XD-RoPE sections and the image token
+ids from it), and transformers folds it back into its nested config.
+
 usage: python tiny_checkpoint.py OUT_DIR [--real-sizes] [--device cuda] [--dtype bfloat16]
 (needs torch and transformers >= 5.13: run it with the vLLM test environment's python)
 """
@@ -144,6 +151,64 @@ def build_config(sizes: dict):
     )
 
 
+def published_config(sizes: dict, dtype: str = "bfloat16") -> dict:
+    """config.json as tencent/HunyuanOCR publishes it (the flat 1.0 layout), at the given sizes.
+
+    vLLM 0.26 resolves the architecture, the runner, XD-RoPE (``uses_xdrope_dim``
+    rather than M-RoPE) and the image start/end ids from exactly these keys;
+    with transformers 5's nested form it picked a pooling runner and M-RoPE.
+    """
+    text = dict(sizes["text"])
+    section = text.pop("mrope_section")
+    vision = dict(sizes["vision"])
+    return {
+        "architectures": ["HunYuanVLForConditionalGeneration"],
+        "model_type": "hunyuan_vl",
+        **text,
+        "attention_head_dim": text["head_dim"],
+        "hidden_act": "silu",
+        "attention_bias": False,
+        "mlp_bias": False,
+        "use_qk_norm": True,
+        "norm_type": "rms",
+        "rms_norm_eps": 1e-5,
+        "max_position_embeddings": 8192,
+        "vocab_size": VOCAB_SIZE,
+        "org_vocab_size": VOCAB_SIZE,
+        "rope_theta": 10000.0,
+        "rope_scaling": {"type": "xdrope", "alpha": 1000.0, "factor": 1.0, "beta_fast": 32, "beta_slow": 1,
+                         "mscale": 1.0, "mscale_all_dim": 1.0, "xdrope_section": section},
+        "bos_token_id": BOS,
+        "eos_token_id": EOS,
+        "eod_token_id": EOS,
+        "pad_token_id": PAD,
+        "pad_id": PAD,
+        "image_start_token_id": IMAGE_START,
+        "image_end_token_id": IMAGE_END,
+        "image_token_id": IMAGE,
+        "image_newline_token_id": IMAGE_NEWLINE,
+        "tie_word_embeddings": True,
+        "torch_dtype": dtype,
+        "vision_config": {
+            **vision,
+            "hidden_act": "gelu",
+            "patch_size": 16,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 1,
+            "num_channels": 3,
+            "interpolate_mode": "bilinear",
+            "rms_norm_eps": 1e-5,
+            "out_hidden_size": text["hidden_size"],
+            "text_hidden_size": text["hidden_size"],
+            "add_patchemb_bias": True,
+            "cat_extra_token": 1,
+            "img_max_token_num": 4096,
+            "max_vit_seq_len": 16384,
+            "min_image_size": 512,
+        },
+    }
+
+
 def build(out: str | Path, real_sizes: bool = False, device: str = "cpu", dtype: str = "float32",
           min_pixels: int = 32 * 32, max_pixels: int = 64 * 1024, seed: int = 0) -> Path:
     """Write config, tokenizer, processor and random weights to ``out``; returns ``out``."""
@@ -165,6 +230,7 @@ def build(out: str | Path, real_sizes: bool = False, device: str = "cpu", dtype:
             model.get_input_embeddings().weight[ids] *= 8.0
     model.generation_config = GenerationConfig(bos_token_id=BOS, eos_token_id=EOS, pad_token_id=PAD, do_sample=False)
     model.save_pretrained(out)
+    (out / "config.json").write_text(json.dumps(published_config(REAL if real_sizes else TINY, dtype), indent=2))
     (out / "subflow-checkpoint.json").write_text(json.dumps({"random_weights": True, "real_sizes": real_sizes}))
     return out
 
