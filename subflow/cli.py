@@ -28,7 +28,7 @@ from .source import SourceError, VideoSource
 # Errors whose message is meant for the user as it is.
 USER_ERRORS: tuple[type[Exception], ...] = (SourceError, ConfigError, SinkError, ScoreError, EngineError)
 # Subcommands that live in their own modules: name -> module with add_parser(subparsers) and run(args).
-SUBCOMMAND_MODULES = {"score": "subflow.score", "live": "subflow.live.cli", "doctor": "subflow.doctor"}
+SUBCOMMAND_MODULES = {"score": "subflow.score", "live": "subflow.live.cli", "doctor": "subflow.doctor", "batch": "subflow.batch.cli"}
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
