@@ -55,6 +55,32 @@ def manifest(out: Path) -> dict[str, dict]:
     return records
 
 
+VIDEOS = ["en_basic", "offset_start", "zh_basic", "vfr"]  # offset_start and vfr land in season2/
+_inputs: dict = {}
+
+
+def batch_inputs(tmp_path_factory) -> dict:
+    """A tree of samples (with a corrupt video and a file that is no video), the deterministic config,
+    and what `subflow extract` writes for each video: made once per test session, shared by the
+    local and Ray tests."""
+    if not _inputs:
+        root = tmp_path_factory.mktemp("batch-inputs")
+        tree = video_tree(root, VIDEOS)
+        (tree / "broken.mp4").write_bytes(os.urandom(50_000))
+        (tree / "notes.md").write_text("not a video, and not picked from a folder")
+        config = config_file(root)
+        refs = {name: extract_reference(next(tree.rglob(f"{name}.mp4")), root / "ref" / f"{name}.srt", config) for name in VIDEOS}
+        refs["en_basic.ass"] = extract_reference(tree / "en_basic.mp4", root / "ref" / "en_basic.ass", config)
+        _inputs.update(root=root, tree=tree, config=config, refs=refs)
+    return _inputs
+
+
+def assert_same_as_extract(out: Path, refs: dict[str, bytes], names: list[str] = VIDEOS) -> None:
+    for name in names:
+        folder = "season2/" if VIDEOS.index(name) % 2 else ""
+        assert (out / f"{folder}{name}.srt").read_bytes() == refs[name], f"{name}: batch and extract differ"
+
+
 def extract_reference(video: Path, target: Path, config: Path) -> bytes:
     target.parent.mkdir(parents=True, exist_ok=True)
     result = subflow("extract", str(video), "-o", str(target), "-q", "--config", str(config))
@@ -92,10 +118,10 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def interrupt_after_first(proc: subprocess.Popen, out: Path, timeout: float = 120) -> tuple[int, str]:
-    """Ctrl-C (SIGINT to the driver alone) once a first video is done; (exit code, stderr)."""
+def interrupt_after_first(proc: subprocess.Popen, out: Path, signum: int = signal.SIGINT, timeout: float = 120) -> tuple[int, str]:
+    """Ctrl-C (SIGINT to the driver alone), or ``signum``, once a first video is done; (exit code, stderr)."""
     path = out / "subflow-batch.jsonl"
     wait_for(lambda: path.exists() and '"status": "done"' in path.read_text(), timeout, "a first video done")
-    os.kill(proc.pid, signal.SIGINT)
+    os.kill(proc.pid, signum)
     _, stderr = proc.communicate(timeout=120)
     return proc.returncode, stderr

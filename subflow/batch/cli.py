@@ -6,6 +6,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -115,22 +116,37 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"subflow batch: {len(todo)} of {len(items)} videos to do ({tally.skipped} done before); {runner.describe()}\n")
     progress.update(force=True)
     by_key = {item.key: item for item in todo}
-    interrupted = False
+    stop = _stop_on_signals()
     try:
-        with closing(runner.run(todo)) as results:
+        with closing(runner.run(todo, stop)) as results:
             for result in results:
                 record = _finish(result, by_key[result.key], out_dir, formats, digest)
                 manifest.append(record)
                 tally.add(record)
                 progress.update(force=record.status != "done")
-    except KeyboardInterrupt:
-        interrupted = True
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+                if stop.is_set():
+                    break
+        tally.engines = [] if stop.is_set() else runner.engine_stats()
     finally:
         runner.close()
+    interrupted = stop.is_set()
     progress.update(force=True)
     progress.end()
     return _report(tally, args, interrupted)
+
+
+def _stop_on_signals() -> threading.Event:
+    """Ctrl-C and SIGTERM set a flag that the runner checks between results, instead of raising
+    inside a worker pool or Ray's client: the batch stops at a clean point, manifest whole."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
 
 
 def _runner(config: Config, address: str | None):
@@ -177,6 +193,12 @@ def _report(tally: Tally, args: argparse.Namespace, interrupted: bool) -> int:
             f"subflow batch: {tally.done} done, {tally.skipped} skipped (done before), {tally.failed} failed, "
             f"{left} left; {tally.media / 3600:.2f} h of video in {tally.elapsed:.1f} s "
             f"({tally.media / tally.elapsed if tally.elapsed > 0 else 0:.1f} media-s/s)\n"
+        )
+    if tally.engines and not args.quiet:
+        calls, requests, crops = (sum(e[k] for e in tally.engines) for k in ("calls", "requests", "crops"))
+        sys.stderr.write(
+            f"  {len(tally.engines)} shared engines: {crops} crops in {calls} calls "
+            f"({requests / calls if calls else 0:.2f} video requests per call)\n"
         )
     if interrupted:
         sys.stderr.write("subflow batch: interrupted; finished videos are in the manifest, rerun to do the rest\n")

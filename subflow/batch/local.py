@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -54,7 +55,12 @@ class LocalRunner:
     def close(self) -> None:
         """Nothing outlives :meth:`run` here (its pool ends with it); Ray mode has a cluster to leave."""
 
-    def run(self, items: list[Item]) -> Iterator[VideoResult]:
+    def engine_stats(self) -> list[dict]:
+        """Engines live inside the workers here; only Ray mode's shared engines have calls to report."""
+        return []
+
+    def run(self, items: list[Item], stop: threading.Event) -> Iterator[VideoResult]:
+        """Results as videos finish; returns early, stopping the workers, once ``stop`` is set."""
         todo = list(reversed(items))
         tries: dict[str, int] = {}
         while todo:
@@ -70,7 +76,9 @@ class LocalRunner:
                         item = todo.pop()
                         tries[item.key] = tries.get(item.key, 0) + 1
                         running[pool.submit(_run_video, item)] = item
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                    if stop.is_set():
+                        return
                     broken = any(isinstance(f.exception(), BrokenProcessPool) for f in done)
                     if broken:  # every video in the pool is lost with it: collect them all
                         done, _ = wait(running)
@@ -82,7 +90,7 @@ class LocalRunner:
                     if broken:
                         break  # a new pool for what is left
             finally:
-                if running:  # interrupted (or the consumer stopped): stop the workers now, not after their videos
+                if running:  # stopped: end the workers now, not after their videos
                     for child in multiprocessing.active_children():
                         child.terminate()
                 pool.shutdown(wait=True, cancel_futures=True)

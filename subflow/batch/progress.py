@@ -23,6 +23,7 @@ class Tally:
     media: float = 0.0  # media seconds of the videos finished in this run
     started: float = field(default_factory=time.perf_counter)
     records: list[Record] = field(default_factory=list)
+    engines: list[dict] = field(default_factory=list)  # Ray mode: calls, requests and crops of each engine actor
 
     @property
     def finished(self) -> int:
@@ -52,6 +53,7 @@ class Tally:
             "media_seconds": round(self.media, 3),
             "wall_seconds": round(elapsed, 3),
             "media_seconds_per_second": round(self.media / elapsed, 3) if elapsed > 0 else 0.0,
+            "engines": self.engines,
             "videos": [
                 {k: getattr(r, k) for k in ("key", "status", "outputs", "duration", "cues", "realtime", "error")}
                 for r in self.records

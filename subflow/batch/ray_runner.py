@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -184,7 +185,8 @@ class RayRunner:
             f"up to {self.per_engine} videos per actor"
         )
 
-    def run(self, items: list[Item]) -> Iterator[VideoResult]:
+    def run(self, items: list[Item], stop: threading.Event) -> Iterator[VideoResult]:
+        """Results as videos finish; returns early, cancelling the running tasks, once ``stop`` is set."""
         task = ray.remote(_extract_task).options(
             num_cpus=self.config.batch.cpus_per_task,
             max_retries=max(0, self.config.batch.attempts - 1),
@@ -201,7 +203,9 @@ class RayRunner:
                     item = todo.popleft()
                     running[task.remote(item, config_ref, self.actors[index], self.engine)] = (item, index)
                     load[index] += 1
-                ready, _ = ray.wait(list(running), num_returns=1)
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=0.2)
+                if stop.is_set():
+                    return
                 for ref in ready:
                     item, index = running.pop(ref)
                     load[index] -= 1
@@ -210,7 +214,7 @@ class RayRunner:
                     except ray.exceptions.RayError as exc:  # retries used up: the worker kept dying
                         yield VideoResult(item.key, error=f"lost on the Ray cluster: {_one_line(exc)}")
         finally:
-            for ref in running:  # interrupted: stop what is still running
+            for ref in running:  # stopped: end what is still running
                 ray.cancel(ref, force=True)
 
     def engine_stats(self) -> list[dict]:
