@@ -179,6 +179,7 @@ def _finish(result: VideoResult, item: Item, out_dir: Path, formats: list[str], 
         record.status = "done"
         record.outputs = [path.relative_to(out_dir).as_posix() for path in paths]
         record.cues = len(result.cues)
+        record.crops = result.crops
         if result.duration and result.elapsed > 0:
             record.realtime = round(result.duration / result.elapsed, 2)
     return record

@@ -36,6 +36,7 @@ class Record:
     outputs: list[str] = field(default_factory=list)  # relative to the out dir
     duration: float | None = None  # media seconds
     cues: int = 0
+    crops: int = 0  # crops the engine read
     elapsed: float = 0.0  # wall seconds of its run
     realtime: float | None = None  # media seconds per wall second
     error: str = ""
