@@ -124,3 +124,42 @@ def test_usage_errors_exit_2(tmp_path):
     ]:
         result = subflow(*args)
         assert result.returncode == 2 and result.stderr.startswith("subflow: error:") and text in result.stderr, result.stderr
+
+
+def test_inputs_lists_urls_and_collisions(tmp_path):
+    from subflow.batch.inputs import Item, collect
+    from subflow.config import ConfigError
+
+    (tmp_path / "a" / "s1").mkdir(parents=True)
+    (tmp_path / "a" / "s1" / "ep1.mkv").write_bytes(b"")
+    (tmp_path / "a" / "readme.txt").write_text("a list? no: inside a folder only videos are picked")
+    listing = tmp_path / "list.txt"
+    listing.write_text("# comment\n\na/s1/ep1.mkv\nhttps://cdn.example/show/ep2.mp4\n")
+    assert collect([str(tmp_path / "a")]) == [Item(str(tmp_path / "a" / "s1" / "ep1.mkv"), "s1/ep1.mkv")]
+    assert [i.key for i in collect([str(listing)])] == ["cdn.example/show/ep2.mp4", "ep1.mkv"]
+    assert Item("x", "s1/ep1.mkv").outputs(tmp_path, ["srt", "vtt"]) == [tmp_path / "s1/ep1.srt", tmp_path / "s1/ep1.vtt"]
+    (tmp_path / "b" / "s1").mkdir(parents=True)
+    (tmp_path / "b" / "s1" / "ep1.mkv").write_bytes(b"")
+    with pytest.raises(ConfigError, match="would both write s1/ep1.mkv"):
+        collect([str(tmp_path / "a"), str(tmp_path / "b")])
+
+
+def test_manifest_survives_a_torn_line_and_notices_changed_inputs(tmp_path):
+    from subflow.batch.inputs import Item
+    from subflow.batch.manifest import Manifest, Record, fingerprint
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x" * 10)
+    (tmp_path / "v.srt").write_text("1\n")
+    size, mtime = fingerprint(str(video))
+    Manifest(tmp_path).append(Record("v.mp4", str(video), "done", ["v.srt"], size=size, mtime=mtime, options="o1"))
+    with open(tmp_path / "subflow-batch.jsonl", "a") as f:
+        f.write('{"key": "w.mp4", "inp')  # a crash mid-write
+    item = Item(str(video), "v.mp4")
+    manifest = Manifest(tmp_path)
+    assert list(manifest.records) == ["v.mp4"] and manifest.is_done(item, "o1", tmp_path)
+    assert not manifest.is_done(item, "o2", tmp_path)  # other options
+    video.write_bytes(b"y" * 11)
+    assert not manifest.is_done(item, "o1", tmp_path)  # the input changed
+    manifest.append(Record("w.mp4", "w.mp4", "failed", error="no such file"))
+    assert Manifest(tmp_path).records["w.mp4"].error == "no such file"  # not glued to the torn line

@@ -76,6 +76,7 @@ class Manifest:
     def __init__(self, out_dir: Path) -> None:
         self.path = out_dir / MANIFEST_NAME
         self.records: dict[str, Record] = {}
+        self._torn = False  # the file ends inside a line: the next record starts on a new one
         self._read()
 
     def _read(self) -> None:
@@ -83,6 +84,7 @@ class Manifest:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return
+        self._torn = bool(text) and not text.endswith("\n")
         names = {f.name for f in dataclasses.fields(Record)}
         for line in text.splitlines():
             try:
@@ -103,11 +105,12 @@ class Manifest:
         return all((out_dir / name).is_file() for name in record.outputs)
 
     def append(self, record: Record) -> None:
-        line = (record.to_json() + "\n").encode()
+        line = ("\n" if self._torn else "") + record.to_json() + "\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
+            os.write(fd, line.encode())
             os.fsync(fd)
         finally:
             os.close(fd)
+        self._torn = False
         self.records[record.key] = record

@@ -157,7 +157,11 @@ class RayRunner:
         try:
             ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=True, configure_logging=True)
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise ConfigError(f"cannot reach the Ray cluster {self.address}: {str(exc).splitlines()[0]}") from None
+            reason = str(exc).split(". ")[0].splitlines()[0]
+            raise ConfigError(
+                f"cannot reach the Ray cluster {self.address!r} ({reason}); start one with `ray start --head`, "
+                "give its address (--ray HOST:PORT or ray://HOST:10001), or use --ray local"
+            ) from None
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
         use_gpus = self.config.recognizer.engine in GPU_ENGINES and gpus >= batch.gpus_per_engine > 0
