@@ -25,7 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from ..config import Config
 from ..pipeline import Pipeline
 from .inputs import Item
-from .work import VideoResult, extract_video
+from .work import GPU_ENGINES, VideoResult, extract_video
 
 _pipeline: Pipeline | None = None  # the worker process's pipeline, kept across its videos
 
@@ -46,11 +46,17 @@ class LocalRunner:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.workers = config.batch.workers or os.cpu_count() or 1
+        # A GPU model loaded once per core would not fit: one worker unless told otherwise
+        # (``--ray local`` shares one GPU engine among many decoding processes).
+        gpu = config.recognizer.engine in GPU_ENGINES
+        self.workers = config.batch.workers or (1 if gpu else os.cpu_count() or 1)
         self.attempts = max(1, config.batch.attempts)
 
     def describe(self) -> str:
-        return f"local: {self.workers} worker processes, one {self.config.recognizer.engine} engine each"
+        text = f"local: {self.workers} worker processes, one {self.config.recognizer.engine} engine each"
+        if self.config.recognizer.engine in GPU_ENGINES and not self.config.batch.workers:
+            text += " (a GPU engine: --ray local lets many decoders share it)"
+        return text
 
     def close(self) -> None:
         """Nothing outlives :meth:`run` here (its pool ends with it); Ray mode has a cluster to leave."""

@@ -46,9 +46,7 @@ from ..engines import Engine, EngineError, create_engine
 from ..pipeline import Pipeline
 from ..records import Recognition, Task
 from .inputs import Item
-from .work import VideoResult, extract_video, worker_name
-
-GPU_ENGINES = frozenset({"hunyuan", "hunyuan-transformers"})
+from .work import GPU_ENGINES, VideoResult, extract_video, worker_name
 
 
 @dataclass

@@ -24,6 +24,9 @@ from ..sinks import SinkError, open_sink
 from ..source import SourceError, VideoSource
 from .inputs import Item
 
+# Engines that load a model onto a GPU: one per GPU (Ray actors), never one per worker process.
+GPU_ENGINES = frozenset({"hunyuan", "hunyuan-transformers"})
+
 
 @dataclass
 class VideoResult:
