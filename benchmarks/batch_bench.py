@@ -74,7 +74,7 @@ def ray_head(temp: Path) -> tuple[subprocess.Popen, str]:
 
 def manifest_costs(out: Path) -> list[dict]:
     lines = (out / "subflow-batch.jsonl").read_text().splitlines()
-    return [{k: r[k] for k in ("key", "duration", "elapsed", "crops", "worker")} for r in map(json.loads, lines)]
+    return [{k: r[k] for k in ("key", "duration", "elapsed", "crops", "stages", "worker")} for r in map(json.loads, lines)]
 
 
 def main() -> int:

@@ -180,6 +180,7 @@ def _finish(result: VideoResult, item: Item, out_dir: Path, formats: list[str], 
         record.outputs = [path.relative_to(out_dir).as_posix() for path in paths]
         record.cues = len(result.cues)
         record.crops = result.crops
+        record.stages = result.stages
         if result.duration and result.elapsed > 0:
             record.realtime = round(result.duration / result.elapsed, 2)
     return record

@@ -37,6 +37,7 @@ class Record:
     duration: float | None = None  # media seconds
     cues: int = 0
     crops: int = 0  # crops the engine read
+    stages: dict[str, float] = field(default_factory=dict)  # wall seconds: decode, detect, ocr (engine busy), ocr_wait
     elapsed: float = 0.0  # wall seconds of its run
     realtime: float | None = None  # media seconds per wall second
     error: str = ""

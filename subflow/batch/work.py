@@ -39,6 +39,7 @@ class VideoResult:
     duration: float | None = None  # media seconds
     elapsed: float = 0.0
     crops: int = 0
+    stages: dict[str, float] = field(default_factory=dict)  # wall seconds: decode, detect, ocr (engine busy), ocr_wait
     worker: str = ""
     attempts: int = 1
 
@@ -62,7 +63,12 @@ def extract_video(pipeline: Pipeline, item: Item) -> VideoResult:
                 cue.image = None  # not written to any file; no need to ship it to the driver
                 result.cues.append(cue)
             result.duration = source.duration or pipeline.stats.position
-            result.crops = pipeline.stats.crops_read
+            stats = pipeline.stats
+            result.crops = stats.crops_read
+            result.stages = {
+                name: round(value, 3)
+                for name, value in (("decode", stats.decode), ("detect", stats.detect), ("ocr", stats.recognize), ("ocr_wait", stats.ocr_wait))
+            }
     except (SourceError, EngineError, SinkError) as exc:
         result.error = str(exc)
     except Exception as exc:  # an unexpected failure on one video must not end the others
