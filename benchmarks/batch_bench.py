@@ -15,8 +15,9 @@ loading and Ray's connection included), on the same videos:
   "shared engine process" design (every video's crops go to one engine in another process),
   measured here against local mode's engine per worker.
 
-Prints a Markdown table (aggregate media-seconds per second and the ratio to ``extract x N``) and
-the per-video costs from the manifests (for the N-node estimate in docs/batch.md); writes JSON to
+Each run is done ``--rounds`` times, in rotating order (other jobs' load drifts), and the median is
+reported. Prints a Markdown table (aggregate media-seconds per second and ratios) and writes JSON,
+with the per-video costs from the manifests (for the N-node estimate in docs/batch.md), to
 bench-out/batch.json.
 """
 
@@ -27,6 +28,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +55,8 @@ def timed(args: list[str]) -> float:
 
 
 def ray_head(temp: Path) -> tuple[subprocess.Popen, str]:
+    """A Ray head on this machine for the run (loopback only, no token auth); the runs inherit the env."""
+    os.environ.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -61,7 +65,7 @@ def ray_head(temp: Path) -> tuple[subprocess.Popen, str]:
         [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", str(os.cpu_count()),
          "--include-dashboard", "false", "--object-store-memory", str(200 * 1024 * 1024), "--temp-dir", str(temp),
          "--disable-usage-stats", "--block"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     while subprocess.run([RAY, "status", "--address", address], capture_output=True).returncode != 0:
@@ -81,6 +85,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", nargs="*", type=Path, help="videos to run (default: the 8 bundled samples)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray runs")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every run, in rotating order (median reported)")
     args = parser.parse_args()
     videos = args.videos or sorted((ROOT / "samples").glob("*.mp4"))
     media = sum(media_seconds(v)[0] for v in videos)
@@ -93,44 +98,48 @@ def main() -> int:
     started_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"machine: {machine()}; {len(names)} videos, {media:.1f} media seconds; {started_at}", flush=True)
 
-    runs: dict[str, float] = {}
-    costs: dict[str, list[dict]] = {}
-    single = work / "single"
-    single.mkdir()
-    runs["extract x N"] = sum(timed(["extract", str(inputs / n), "-o", str(single / (n + ".srt")), "-q"]) for n in names)
-    print(f"extract x N: {runs['extract x N']:.1f} s", flush=True)
-    every = work / "every"
-    every.mkdir()
-    runs["extract all"] = timed(["extract", *[str(inputs / n) for n in names], "-o", str(every), "-q"])
-    print(f"extract all: {runs['extract all']:.1f} s", flush=True)
-    runs["batch local"] = timed(["batch", str(inputs), "--out-dir", str(work / "local"), "-q"])
-    costs["batch local"] = manifest_costs(work / "local")
-    print(f"batch local: {runs['batch local']:.1f} s", flush=True)
+    commands: dict[str, list[list[str]]] = {
+        "extract x N": [["extract", str(inputs / n), "-o", "{out}/" + n + ".srt", "-q"] for n in names],
+        "extract all": [["extract", *[str(inputs / n) for n in names], "-o", "{out}", "-q"]],
+        "batch local": [["batch", str(inputs), "--out-dir", "{out}", "-q"]],
+    }
+    head = None
     if not args.no_ray:
         head, address = ray_head(work / "ray")
-        try:
-            variants = {
-                "batch ray": [],
-                "batch ray, engine CPU 0": ["--set", "batch.cpus_per_engine=0"],
-            }
-            for name, extra in variants.items():
-                out = work / name.replace(" ", "_").replace(",", "")
-                runs[name] = timed(["batch", str(inputs), "--out-dir", str(out), "-q", "--ray", address, *extra])
-                costs[name] = manifest_costs(out)
-                print(f"{name}: {runs[name]:.1f} s", flush=True)
-        finally:
+        commands["batch ray"] = [["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", address]]
+        commands["batch ray, engine CPU 0"] = [
+            ["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", address, "--set", "batch.cpus_per_engine=0"]
+        ]
+    runs: dict[str, list[float]] = {name: [] for name in commands}
+    costs: dict[str, list[dict]] = {}
+    try:
+        for round_ in range(args.rounds):
+            order = list(commands)[round_ % len(commands):] + list(commands)[: round_ % len(commands)]  # rotate: load drifts
+            for name in order:
+                out = work / f"{name.replace(' ', '_').replace(',', '')}_{round_}"
+                out.mkdir()
+                runs[name].append(sum(timed([a.replace("{out}", str(out)) for a in cmd]) for cmd in commands[name]))
+                if name.startswith("batch"):
+                    costs[name] = manifest_costs(out)
+                print(f"round {round_ + 1}: {name}: {runs[name][-1]:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+    finally:
+        if head is not None:
             head.terminate()
-            head.wait(timeout=60)
+            head.wait(timeout=90)
 
-    base = runs["extract x N"]
-    print(f"\nMachine: {machine()}; {started_at}; {len(names)} videos, {media:.1f} media seconds in all\n")
-    print("| run | wall s | media-s per s | vs extract x N | vs batch local |")
-    print("|---|---|---|---|---|")
-    for name, wall in runs.items():
-        print(f"| {name} | {wall:.1f} | {media / wall:.2f} | {base / wall:.2f}x | {runs['batch local'] / wall:.2f}x |")
+    median = {name: statistics.median(times) for name, times in runs.items()}
+    base = median["extract x N"]
+    print(f"\nMachine: {machine()}; {started_at}; {len(names)} videos, {media:.1f} media seconds in all; "
+          f"median of {args.rounds} rounds\n")
+    print("| run | wall s (median) | all rounds | media-s per s | vs extract x N | vs extract all | vs batch local |")
+    print("|---|---|---|---|---|---|---|")
+    for name, wall in median.items():
+        print(f"| {name} | {wall:.1f} | {', '.join(f'{t:.1f}' for t in runs[name])} | {media / wall:.2f} | "
+              f"{base / wall:.2f}x | {median['extract all'] / wall:.2f}x | {median['batch local'] / wall:.2f}x |")
     OUT.mkdir(exist_ok=True)
     (OUT / "batch.json").write_text(
-        json.dumps({"machine": machine(), "date": started_at, "videos": names, "media_seconds": media, "runs": runs, "costs": costs}, indent=1)
+        json.dumps({"machine": machine(), "date": started_at, "videos": names, "media_seconds": media, "runs": runs,
+                    "median": median, "costs": costs}, indent=1)
     )
     shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -39,7 +39,11 @@ def cluster(tmp_path_factory):
     port = _free_port()
     address = f"127.0.0.1:{port}"
     temp = tmp_path_factory.mktemp("ray")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # A loopback-only test cluster: no token auth (Ray turns it on by itself once a token file exists
+    # in ~/.ray, and then its own `ray status` cannot connect); the batch drivers inherit this.
+    saved = {key: os.environ.get(key) for key in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")}
+    os.environ.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+    env = dict(os.environ)
     common = ["--object-store-memory", STORE, "--block", "--disable-usage-stats"]
     head = subprocess.Popen(
         [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "2",
@@ -64,6 +68,11 @@ def cluster(tmp_path_factory):
                 node.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 node.kill()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="module")
