@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     digest = options_digest(config, formats)
     if args.status:
         return _status(items, manifest, digest, out_dir, args.json)
-    engine_class(config.recognizer.engine)  # an engine that cannot load is a usage error now, not N failures later
+    if not args.ray:  # (on Ray the engine loads on the cluster's nodes, not here: its actors report)
+        engine_class(config.recognizer.engine)  # an engine that cannot load is a usage error now, not N failures later
     todo = [item for item in items if args.force or not manifest.is_done(item, digest, out_dir)]
     tally = Tally(total=len(items), skipped=len(items) - len(todo))
     runner = _runner(config, args.ray)
