@@ -105,17 +105,21 @@ def test_a_rerun_on_ray_skips_completed_work(first_run):
     assert {p: p.stat().st_mtime_ns for p in first_run["out"].rglob("*.srt")} == before
 
 
-def _task_workers() -> list[int]:
-    """Ray worker processes running a video (Ray titles them after the task)."""
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and cmdline(int(p.name)).startswith("ray::_extract_task")]
+def _ray_processes(title: str) -> list[int]:
+    """Ray worker processes by title: Ray names them after the task or actor they run."""
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and cmdline(int(p.name)).startswith(title)]
 
 
 def test_a_killed_worker_s_videos_still_finish(first_run, tmp_path):
+    """A task worker killed mid-video (Ray retries the task), then the engine actor killed (Ray restarts
+    it and retries its calls): every video still finishes, with extract's output."""
     out = tmp_path / "subs"
     proc = start("batch", str(first_run["tree"]), "--out-dir", str(out), "--ray", first_run["args"][5],
                  "--config", str(first_run["config"]), "--quiet")
-    wait_for(lambda: _task_workers(), 90, "a task running a video")
-    os.kill(_task_workers()[0], signal.SIGKILL)
+    wait_for(lambda: _ray_processes("ray::_extract_task"), 90, "a task running a video")
+    os.kill(_ray_processes("ray::_extract_task")[0], signal.SIGKILL)
+    wait_for(lambda: _ray_processes("ray::EngineActor.recognize"), 90, "the engine actor reading crops")
+    os.kill(_ray_processes("ray::EngineActor")[0], signal.SIGKILL)
     _, stderr = proc.communicate(timeout=240)
     assert proc.returncode == 1, stderr  # broken.mp4 only
     records = manifest(out)
