@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from batch_support import assert_same_as_extract, batch_inputs, children, cmdline, interrupt_after_first, manifest, start, subflow, wait_for
+from subflow.score import load_cues, score
+
+from batch_support import SAMPLES, assert_same_as_extract, batch_inputs, children, cmdline, interrupt_after_first, manifest, start, subflow, wait_for
 
 pytestmark = [pytest.mark.batch, pytest.mark.slow]
 
@@ -36,6 +38,9 @@ def test_outputs_mirror_the_tree_and_equal_extract(work):
     assert "Traceback" not in result.stderr
     assert_same_as_extract(out, refs)
     assert (out / "en_basic.ass").read_bytes() == refs["en_basic.ass"]
+    for name in ("en_basic", "season2/vfr"):  # and right, against the samples' ground truth
+        truth = load_cues(SAMPLES / f"{Path(name).name}.srt")
+        assert score(truth, load_cues(out / f"{name}.srt")).f1 == 1.0
     assert not list(out.rglob("*.part")) and not (out / "notes.srt").exists()
 
 
