@@ -128,8 +128,10 @@ def test_a_killed_worker_s_videos_still_finish(first_run, tmp_path):
 
 
 def test_ctrl_c_on_ray_then_resume(first_run, tmp_path):
+    """Also with --hwaccel cuda: the tasks see the GPUs (none here), fall back to the CPU, same files."""
     out = tmp_path / "subs"
-    args = ["batch", str(first_run["tree"]), "--out-dir", str(out), "--ray", first_run["args"][5], "--config", str(first_run["config"])]
+    args = ["batch", str(first_run["tree"]), "--out-dir", str(out), "--ray", first_run["args"][5], "--config", str(first_run["config"]),
+            "--hwaccel", "cuda"]
     code, stderr = interrupt_after_first(start(*args), out)
     assert code == 130 and "interrupted" in stderr, stderr[:3000]
     first = manifest(out)
@@ -138,4 +140,5 @@ def test_ctrl_c_on_ray_then_resume(first_run, tmp_path):
     rest = subflow(*args, "--json")
     summary = json.loads(rest.stdout)
     assert summary["skipped"] == done_before and summary["done"] == 4 - done_before, rest.stderr
+    assert "hardware decoding (cuda) is not available here" in rest.stderr
     assert_same_as_extract(out, first_run["refs"])

@@ -189,10 +189,16 @@ class RayRunner:
 
     def run(self, items: list[Item], stop: threading.Event) -> Iterator[VideoResult]:
         """Results as videos finish; returns early, cancelling the running tasks, once ``stop`` is set."""
+        options: dict = {}
+        if self.config.source.hwaccel:
+            # Ray hides the GPUs from tasks that reserve none (CUDA_VISIBLE_DEVICES=""), and NVDEC with
+            # them; a decoder uses the GPU's video engine, not the compute the engine actors reserve.
+            options["runtime_env"] = {"env_vars": {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}}
         task = ray.remote(_extract_task).options(
             num_cpus=self.config.batch.cpus_per_task,
             max_retries=max(0, self.config.batch.attempts - 1),
             retry_exceptions=False,
+            **options,
         )
         config_ref = ray.put(self.config)
         todo = deque(items)
