@@ -3,7 +3,7 @@
 Each worker builds one :class:`~subflow.pipeline.Pipeline` (its engine loads
 once) and runs whole videos through it, so decoding, detection and OCR of
 different videos overlap on all cores. One engine per worker, because a shared
-engine process never did better on the CPU (docs/batch.md has the figures): a
+engine process did no better on the CPU (docs/batch.md has the figures): a
 crop read in the worker needs no copy to another process, the embedded engine
 gains nothing from bigger batches, and no single engine stage holds up the
 workers as cores grow.
