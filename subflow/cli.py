@@ -37,6 +37,7 @@ SUBCOMMAND_MODULES = {
     "doctor": "subflow.doctor",
     "serve": "subflow.serve.cli",
     "translate": "subflow.translate.cli",
+    "batch": "subflow.batch.cli",
 }
 
 EXIT_USAGE = 2

@@ -24,6 +24,7 @@ class SourceConfig:
     fast_decode: bool = False  # skip H.264/HEVC deblocking: ~16 % faster decoding, slightly blockier pictures
     skip: str = ""  # "" decodes every frame; "bidir" skips B-frames, "nonref" non-reference frames (faster, coarser times)
     options: dict[str, str] = field(default_factory=dict)  # extra FFmpeg demuxer options
+    hwaccel: str = ""  # hardware decoding through FFmpeg, e.g. "cuda"; "" = CPU; unavailable -> CPU, with one line
 
 
 @dataclass
@@ -138,6 +139,22 @@ class TranslateConfig:
 
 
 @dataclass
+class BatchConfig:
+    """``subflow batch``: how work is spread (none of it changes a video's output)."""
+
+    workers: int = 0  # local mode: worker processes; 0 = one per core
+    attempts: int = 3  # tries per video when the process working on it dies
+    engines: int = 0  # Ray mode: engine actors; 0 = one per gpus_per_engine GPUs, else one per 4 cluster CPUs
+    gpus_per_engine: float = 1.0  # Ray mode: GPUs per engine actor (GPU engines on a cluster with GPUs)
+    cpus_per_engine: float = 1.0  # Ray mode: CPUs reserved by an engine actor
+    cpus_per_task: float = 1.0  # Ray mode: CPUs reserved by a decode+detect task
+    videos_per_engine: int = 0  # Ray mode: videos feeding one engine actor at once; 0 = as many as the CPUs allow
+    inflight: int = 2  # Ray mode: engine requests in flight per video (back-pressure on fast decoders)
+    engine_batch: int = 0  # Ray mode: most crops per engine call, across videos; 0 = 4x the engine's own batch
+    restarts: int = 3  # Ray mode: restarts of a dead engine actor (its calls are retried as many times)
+
+
+@dataclass
 class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     region: RegionConfig = field(default_factory=RegionConfig)
@@ -149,6 +166,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     translate: TranslateConfig = field(default_factory=TranslateConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
     engines: dict[str, dict[str, Any]] = field(default_factory=dict)  # [engines.NAME] tables, as given
 
     @classmethod
@@ -325,4 +343,14 @@ LIMITS: dict[str, Limit] = {
     "translate.timeout": POSITIVE,
     "translate.revive_after": NON_NEGATIVE,
     "translate.temperature": NON_NEGATIVE,
+    "batch.workers": NON_NEGATIVE,
+    "batch.attempts": COUNT,
+    "batch.engines": NON_NEGATIVE,
+    "batch.gpus_per_engine": NON_NEGATIVE,
+    "batch.cpus_per_engine": NON_NEGATIVE,
+    "batch.cpus_per_task": NON_NEGATIVE,
+    "batch.videos_per_engine": NON_NEGATIVE,
+    "batch.inflight": COUNT,
+    "batch.engine_batch": NON_NEGATIVE,
+    "batch.restarts": NON_NEGATIVE,
 }

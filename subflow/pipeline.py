@@ -153,6 +153,12 @@ class Pipeline:
             stats.source_errors = getattr(source, "errors", 0)
             self._collect(recognizer, merger)
 
+    def cues(self, source: VideoSource) -> Iterator[Cue]:
+        """The final cues of ``source`` as they close (what ``extract()`` yields), keeping this engine."""
+        for update in self.updates(source):
+            if update.final and update.cue is not None and not update.meta.get("retracted"):
+                yield update.cue
+
     def _collect(self, recognizer: Recognizer, merger: Merger) -> None:
         self.stats.crops_read = recognizer.crops_read
         self.stats.recognize = recognizer.busy_seconds

@@ -147,6 +147,10 @@ class VideoSource:
             if path.is_dir():
                 raise SourceError(f"{self.spec}: is a directory, not a video file")
         try:
+            if self.config.hwaccel:
+                opened = _open_hw(self.spec, self.config, timeout)
+                if opened is not None:
+                    return opened
             return av.open(self.spec, options=dict(self.config.options), timeout=timeout)
         except av.error.InvalidDataError:
             raise SourceError(f"{self.spec}: not a video FFmpeg can read") from None
@@ -284,6 +288,32 @@ class VideoSource:
 def open_source(spec: str | Path, config: SourceConfig | None = None) -> VideoSource:
     """Open a file or URL; raises :class:`SourceError` with a one-line reason."""
     return VideoSource(spec, config)
+
+
+_hw_unavailable: set[str] = set()  # device types that failed here (said once per process, then skipped)
+
+
+def _open_hw(spec: str, config: SourceConfig, timeout: tuple[float, float] | None) -> av.container.InputContainer | None:
+    """Open with FFmpeg's hardware decoder ``config.hwaccel`` (e.g. "cuda": NVDEC); None when this machine
+    has no such device: the caller decodes on the CPU, and the reason is logged once."""
+    kind = config.hwaccel.lower()
+    if kind in _hw_unavailable:
+        return None
+    from av.codec.hwaccel import HWAccel, hwdevices_available
+
+    if kind not in hwdevices_available():
+        reason = f"this FFmpeg has no {kind!r} decoder; it has: {', '.join(hwdevices_available()) or 'none'}"
+    else:
+        try:
+            hw = HWAccel(device_type=kind, allow_software_fallback=True)
+            return av.open(spec, options=dict(config.options), timeout=timeout, hwaccel=hw)
+        except av.error.InvalidDataError:
+            raise  # the input's fault, not the device's: reported as usual
+        except (av.error.FFmpegError, OSError) as exc:
+            reason = _reason(exc)
+    _hw_unavailable.add(kind)
+    log.warning("hardware decoding (%s) is not available here (%s); decoding on the CPU", kind, reason)
+    return None
 
 
 def _placed_before(untimed: list[av.VideoFrame], t: float, step: float) -> Iterator[tuple[av.VideoFrame, float]]:

@@ -194,3 +194,20 @@ def test_an_endpoint_without_structured_outputs_is_asked_for_json_in_the_prompt(
     out = run(stage_for(server.url, batch_size=4, concurrency=1), 12)
     assert all(cue.translations["fr"].startswith(f"T{cue.index} ") for cue in out)
     assert ["response_format" in r for r in server.requests] == [True, False, False, False]
+
+
+@pytest.mark.batch
+def test_batch_writes_every_language_track_and_lists_it_in_the_manifest(scripted, tmp_path):
+    server = scripted()
+    videos = tmp_path / "in"
+    videos.mkdir()
+    (videos / "en_basic.mp4").symlink_to(SAMPLES / "en_basic.mp4")
+    out = tmp_path / "subs"
+    assert main(["batch", str(videos), "--out-dir", str(out), "--workers", "1", "--quiet",
+                 "--translate", "fr", "--translator-endpoint", server.url]) == 0
+    original = list(srt.parse((out / "en_basic.srt").read_text()))
+    translated = list(srt.parse((out / "en_basic.fr.srt").read_text()))
+    assert [(s.start, s.end) for s in translated] == [(s.start, s.end) for s in original]
+    assert [s.content for s in translated] == [f"T{s.index} " + s.content.upper() for s in original]
+    [record] = [json.loads(line) for line in (out / "subflow-batch.jsonl").read_text().splitlines()]
+    assert record["status"] == "done" and sorted(record["outputs"]) == ["en_basic.fr.srt", "en_basic.srt"]

@@ -1,0 +1,149 @@
+"""Throughput of `subflow batch`, side by side in one run: one extract at a time, local mode, Ray mode.
+
+    flock /tmp/subflow-heavy.lock python benchmarks/batch_bench.py            # the 8 bundled samples
+    flock /tmp/subflow-heavy.lock python benchmarks/batch_bench.py --videos a.mp4 b.mkv ...
+
+Every run is the whole command a user types, timed from start to exit (process start, engine
+loading and Ray's connection included), on the same videos:
+
+- ``extract x N``: one ``subflow extract VIDEO`` after another (what a user does without batch);
+- ``extract all``: one ``subflow extract`` of every video (one process, the engine loaded once);
+- ``batch local``: ``subflow batch`` with one worker (and engine) per core;
+- ``batch ray``: ``subflow batch --ray`` on a Ray head started here for the run (as many CPUs as
+  cores), with its defaults (one engine actor reserving a CPU), and with the engine actor reserving
+  no CPU slot (so as many videos decode as there are cores). Ray mode on one machine is also the
+  "shared engine process" design (every video's crops go to one engine in another process),
+  measured here against local mode's engine per worker.
+
+Each run is done ``--rounds`` times, in rotating order (other jobs' load drifts), and the median is
+reported. Prints a Markdown table (aggregate media-seconds per second and ratios) and writes JSON,
+with the per-video costs from the manifests (for the N-node estimate in docs/batch.md), to
+bench-out/batch.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.extract_bench import machine, media_seconds  # noqa: E402
+
+OUT = ROOT / "bench-out"
+RAY = str(Path(sys.executable).parent / "ray")
+
+
+def timed(args: list[str]) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "subflow.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: subflow {' '.join(args)}\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def ray_head(temp: Path) -> tuple[subprocess.Popen, str]:
+    """A Ray head on this machine for the run (loopback only, no token auth); the runs inherit the env."""
+    os.environ.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    head = subprocess.Popen(
+        [RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", str(os.cpu_count()),
+         "--include-dashboard", "false", "--object-store-memory", str(200 * 1024 * 1024), "--temp-dir", str(temp),
+         "--disable-usage-stats", "--block"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while subprocess.run([RAY, "status", "--address", address], capture_output=True).returncode != 0:
+        if time.monotonic() > deadline:
+            head.terminate()
+            raise SystemExit("the Ray head did not start")
+        time.sleep(1)
+    return head, address
+
+
+def manifest_costs(out: Path) -> list[dict]:
+    lines = (out / "subflow-batch.jsonl").read_text().splitlines()
+    return [{k: r[k] for k in ("key", "duration", "elapsed", "crops", "stages", "worker")} for r in map(json.loads, lines)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", nargs="*", type=Path, help="videos to run (default: the 8 bundled samples)")
+    parser.add_argument("--no-ray", action="store_true", help="skip the Ray runs")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every run, in rotating order (median reported)")
+    args = parser.parse_args()
+    videos = args.videos or sorted((ROOT / "samples").glob("*.mp4"))
+    media = sum(media_seconds(v)[0] for v in videos)
+    work = Path(tempfile.mkdtemp(prefix="batch-bench-"))
+    inputs = work / "in"
+    inputs.mkdir()
+    for video in videos:
+        shutil.copy(video, inputs / video.name)
+    names = sorted(p.name for p in inputs.iterdir())
+    started_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"machine: {machine()}; {len(names)} videos, {media:.1f} media seconds; {started_at}", flush=True)
+
+    commands: dict[str, list[list[str]]] = {
+        "extract x N": [["extract", str(inputs / n), "-o", "{out}/" + n + ".srt", "-q"] for n in names],
+        "extract all": [["extract", *[str(inputs / n) for n in names], "-o", "{out}", "-q"]],
+        "batch local": [["batch", str(inputs), "--out-dir", "{out}", "-q"]],
+    }
+    head = None
+    if not args.no_ray:
+        head, address = ray_head(work / "ray")
+        commands["batch ray"] = [["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", address]]
+        commands["batch ray, engine CPU 0"] = [
+            ["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", address, "--set", "batch.cpus_per_engine=0"]
+        ]
+    runs: dict[str, list[float]] = {name: [] for name in commands}
+    costs: dict[str, list[dict]] = {}
+    try:
+        for round_ in range(args.rounds):
+            order = list(commands)[round_ % len(commands):] + list(commands)[: round_ % len(commands)]  # rotate: load drifts
+            for name in order:
+                out = work / f"{name.replace(' ', '_').replace(',', '')}_{round_}"
+                out.mkdir()
+                runs[name].append(sum(timed([a.replace("{out}", str(out)) for a in cmd]) for cmd in commands[name]))
+                if name.startswith("batch"):
+                    costs[name] = manifest_costs(out)
+                print(f"round {round_ + 1}: {name}: {runs[name][-1]:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+    finally:
+        if head is not None:
+            head.terminate()
+            head.wait(timeout=90)
+
+    median = {name: statistics.median(times) for name, times in runs.items()}
+    base = median["extract x N"]
+    print(f"\nMachine: {machine()}; {started_at}; {len(names)} videos, {media:.1f} media seconds in all; "
+          f"median of {args.rounds} rounds\n")
+    print("| run | wall s (median) | all rounds | media-s per s | vs extract x N | vs extract all | vs batch local |")
+    print("|---|---|---|---|---|---|---|")
+    for name, wall in median.items():
+        print(f"| {name} | {wall:.1f} | {', '.join(f'{t:.1f}' for t in runs[name])} | {media / wall:.2f} | "
+              f"{base / wall:.2f}x | {median['extract all'] / wall:.2f}x | {median['batch local'] / wall:.2f}x |")
+    OUT.mkdir(exist_ok=True)
+    (OUT / "batch.json").write_text(
+        json.dumps({"machine": machine(), "date": started_at, "videos": names, "media_seconds": media, "runs": runs,
+                    "median": median, "costs": costs}, indent=1)
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

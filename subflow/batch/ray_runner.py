@@ -1,0 +1,241 @@
+"""Ray mode: decoding and detection as Ray tasks, the OCR engine as Ray actors that many videos share.
+
+Why Ray core (tasks and actors) and not Ray Data's ``map_batches``: a video is
+one stream whose reads feed back into it (the recogniser skips a segment's
+later frames once two reads agree, and the merger needs every read of a video
+in order), so it is not a table of independent rows. Each video is one task
+running the same :class:`~subflow.pipeline.Pipeline` as ``subflow extract``;
+only its engine is a :class:`RemoteEngine`, which forwards each ``recognize``
+batch to an :class:`EngineActor`. Engines are behind one interface, so nothing
+else in the pipeline knows it is remote.
+
+- Batching across videos: an actor serves many videos at once; while its engine
+  is busy, requests queue, and the next engine call takes every queued crop (up
+  to ``batch.engine_batch``). On a GPU, one engine call reads crops of many
+  videos.
+- Back-pressure: each video keeps at most ``batch.inflight`` requests in flight
+  (the recogniser's own bound), and the driver gives an actor at most
+  ``batch.videos_per_engine`` videos at a time (Ray's documented pattern of
+  bounding pending work with ``ray.wait``). A fast decoder waits for its
+  answers; it cannot flood an actor.
+- Failures, configured rather than defaulted: a decode task whose worker dies is
+  retried by Ray (``max_retries = batch.attempts - 1``; errors of the video
+  itself are results, not retried). An engine actor that dies is restarted
+  (``max_restarts = batch.restarts``) and the calls it had are retried
+  (``max_task_retries``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+try:
+    import ray
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("Ray mode needs Ray: pip install 'subflow[ray]'") from exc
+
+from ..config import Config, ConfigError
+from ..engines import Engine, EngineError, create_engine
+from ..pipeline import Pipeline
+from ..records import Recognition, Task
+from .inputs import Item
+from .work import GPU_ENGINES, VideoResult, extract_video, worker_name
+
+
+@dataclass
+class _Request:
+    crops: list[np.ndarray]
+    task: Task
+    answer: asyncio.Future
+
+
+class EngineActor:
+    """One OCR engine in a Ray actor, serving the crops of many videos in shared batches."""
+
+    def __init__(self, config: Config) -> None:
+        name = config.recognizer.engine
+        self.engine = create_engine(name, **config.engine_options(name))
+        self.limit = config.batch.engine_batch or 4 * self.engine.max_batch
+        self.slots = max(1, self.engine.max_inflight)
+        self.waiting: deque[_Request] = deque()
+        self.busy = 0
+        self.calls = self.crops = self.requests = 0
+
+    def info(self) -> dict:
+        return {"max_batch": self.engine.max_batch, "describe": self.engine.describe(), "worker": worker_name()}
+
+    def stats(self) -> dict:
+        return {"calls": self.calls, "crops": self.crops, "requests": self.requests}
+
+    async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
+        request = _Request(list(crops), task, asyncio.get_running_loop().create_future())
+        self.waiting.append(request)
+        self._start_calls()
+        return await request.answer
+
+    def _start_calls(self) -> None:
+        while self.waiting and self.busy < self.slots:
+            self.busy += 1
+            asyncio.get_running_loop().create_task(self._call(self._take()))
+
+    def _take(self) -> list[_Request]:
+        """Queued requests (of one task) for one engine call: up to ``limit`` crops, at least one request."""
+        batch = [self.waiting.popleft()]
+        size = len(batch[0].crops)
+        while self.waiting and self.waiting[0].task == batch[0].task and size + len(self.waiting[0].crops) <= self.limit:
+            size += len(self.waiting[0].crops)
+            batch.append(self.waiting.popleft())
+        return batch
+
+    async def _call(self, batch: list[_Request]) -> None:
+        try:
+            answers = await self.engine.recognize([crop for r in batch for crop in r.crops], batch[0].task)
+            start = 0
+            for request in batch:
+                request.answer.set_result(answers[start : start + len(request.crops)])
+                start += len(request.crops)
+            self.calls += 1
+            self.crops += start
+            self.requests += len(batch)
+        except Exception as exc:  # each waiting video learns of the failure
+            for request in batch:
+                if not request.answer.done():
+                    request.answer.set_exception(exc)
+        finally:
+            self.busy -= 1
+            self._start_calls()
+
+
+class RemoteEngine(Engine):
+    """The pipeline's side of an :class:`EngineActor`: ``recognize`` is a call to the actor."""
+
+    name = "ray"
+
+    def __init__(self, actor: "ray.actor.ActorHandle", max_batch: int, inflight: int, describe: str) -> None:
+        super().__init__()
+        self.actor = actor
+        self.max_batch = max_batch
+        self.max_inflight = inflight
+        self._describe = describe
+
+    async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
+        return await asyncio.wrap_future(self.actor.recognize.remote(list(crops), task).future())
+
+    def describe(self) -> str:
+        return f"{self._describe}, in a Ray actor"
+
+
+def _extract_task(item: Item, config: Config, actor: "ray.actor.ActorHandle", engine: dict) -> VideoResult:
+    """A Ray task: one video through the pipeline, reading crops through ``actor``."""
+    remote = RemoteEngine(actor, engine["max_batch"], config.batch.inflight, engine["describe"])
+    return extract_video(Pipeline(config, engine=remote), item)
+
+
+class RayRunner:
+    """Runs videos as Ray tasks on a cluster, with a pool of engine actors."""
+
+    def __init__(self, config: Config, address: str) -> None:
+        self.config = config
+        self.address = None if address == "local" else address
+        self.actors: list = []
+        self.engine: dict = {}
+        self.per_engine = 1
+        self.gpus = 0.0
+
+    def start(self) -> None:
+        """Connect (or start a one-machine cluster for ``local``) and create the engine actors."""
+        batch = self.config.batch
+        try:
+            ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=True, configure_logging=True)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            reason = str(exc).split(". ")[0].splitlines()[0]
+            raise ConfigError(
+                f"cannot reach the Ray cluster {self.address!r} ({reason}); start one with `ray start --head`, "
+                "give its address (--ray HOST:PORT or ray://HOST:10001), or use --ray local"
+            ) from None
+        resources = ray.cluster_resources()
+        cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+        use_gpus = self.config.recognizer.engine in GPU_ENGINES and gpus >= batch.gpus_per_engine > 0
+        self.gpus = batch.gpus_per_engine if use_gpus else 0.0
+        count = batch.engines or (int(gpus // batch.gpus_per_engine) if use_gpus else max(1, int(cpus // 4)))
+        actor_class = ray.remote(EngineActor).options(
+            num_cpus=batch.cpus_per_engine,
+            num_gpus=self.gpus,
+            max_restarts=batch.restarts,
+            max_task_retries=batch.restarts,
+            max_concurrency=1000,  # async calls waiting for a batch; the real bound is set by the driver and the videos
+        )
+        self.actors = [actor_class.remote(self.config) for _ in range(count)]
+        try:
+            self.engine = ray.get(self.actors[0].info.remote())
+        except ray.exceptions.RayActorError as exc:
+            raise EngineError(f"the engine actor cannot start: {_one_line(exc)}") from None
+        free = max(batch.cpus_per_task, cpus - count * batch.cpus_per_engine)
+        self.per_engine = batch.videos_per_engine or max(1, int(free // batch.cpus_per_task) // count)
+
+    def describe(self) -> str:
+        where = f"{self.gpus:g} GPU each" if self.gpus else f"{self.config.batch.cpus_per_engine:g} CPU each"
+        return (
+            f"ray: {len(self.actors)} engine actors ({self.engine.get('describe', '')}; {where}), "
+            f"up to {self.per_engine} videos per actor"
+        )
+
+    def run(self, items: list[Item], stop: threading.Event) -> Iterator[VideoResult]:
+        """Results as videos finish; returns early, cancelling the running tasks, once ``stop`` is set."""
+        options: dict = {}
+        if self.config.source.hwaccel:
+            # Ray hides the GPUs from tasks that reserve none (CUDA_VISIBLE_DEVICES=""), and NVDEC with
+            # them; a decoder uses the GPU's video engine, not the compute the engine actors reserve.
+            options["runtime_env"] = {"env_vars": {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}}
+        task = ray.remote(_extract_task).options(
+            num_cpus=self.config.batch.cpus_per_task,
+            max_retries=max(0, self.config.batch.attempts - 1),
+            retry_exceptions=False,
+            **options,
+        )
+        config_ref = ray.put(self.config)
+        todo = deque(items)
+        load = [0] * len(self.actors)
+        running: dict = {}
+        try:
+            while todo or running:
+                while todo and min(load) < self.per_engine:
+                    index = load.index(min(load))
+                    item = todo.popleft()
+                    running[task.remote(item, config_ref, self.actors[index], self.engine)] = (item, index)
+                    load[index] += 1
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=0.2)
+                if stop.is_set():
+                    return
+                for ref in ready:
+                    item, index = running.pop(ref)
+                    load[index] -= 1
+                    try:
+                        yield ray.get(ref)
+                    except ray.exceptions.RayError as exc:  # retries used up: the worker kept dying
+                        yield VideoResult(item.key, error=f"lost on the Ray cluster: {_one_line(exc)}")
+        finally:
+            for ref in running:  # stopped: end what is still running
+                ray.cancel(ref, force=True)
+
+    def engine_stats(self) -> list[dict]:
+        try:
+            return ray.get([actor.stats.remote() for actor in self.actors], timeout=10)
+        except ray.exceptions.RayError:
+            return []
+
+    def close(self) -> None:
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
