@@ -125,3 +125,13 @@ def test_pause_space_in_chinese_is_kept_only_where_it_is_seen(engines, bands):
 def test_cleanup_only_touches_whitespace():
     assert _clean(" 你 好 ，世界 ") == "你好，世界"
     assert _clean("Hello   world 你好") == "Hello world 你好"
+
+
+def test_a_crop_reads_the_same_whatever_else_is_in_its_batch(engines, bands):
+    """How crops are grouped into engine calls depends on timing; the answers must not."""
+    engine = engines["lines"]
+    names = list(bands)
+    alone = {name: engine.read([bands[name]])[0] for name in names}
+    together = dict(zip(names, engine.read([bands[name] for name in names])))
+    reversed_pairs = dict(zip(names[::-1], engine.read([bands[name] for name in names[::-1]])))
+    assert together == alone and reversed_pairs == alone

@@ -217,11 +217,23 @@ class RapidEngine(CPUEngine):
         return bool(text) and score >= floor
 
     def _recognize(self, images: list[np.ndarray]) -> list[tuple[str, float]]:
-        """One batched rec call on RGB line images: cleaned text and score of each."""
-        if not images:
-            return []
-        output = self._model().recognize_txt([_whole_ratio(np.ascontiguousarray(image[:, :, ::-1])) for image in images])
-        return [(_clean(text), float(score)) for text, score in zip(output.txts, output.scores)]
+        """Batched rec calls on RGB line images: cleaned text and score of each.
+
+        rapidocr pads every line of a call to the call's widest, and the padding changes what the
+        model reads. So a line shares a call only with lines of its own padded width: it reads the
+        same whatever else is in the batch, and a video gives the same subtitles however its OCR
+        calls happen to be grouped (which depends on timing)."""
+        padded = [_whole_ratio(np.ascontiguousarray(image[:, :, ::-1])) for image in images]
+        groups: dict[int, list[int]] = {}
+        for i, image in enumerate(padded):
+            ratio = image.shape[1] // image.shape[0]
+            groups.setdefault(max(ratio, _NARROWEST_RATIO), []).append(i)
+        reads = [("", 0.0)] * len(padded)
+        for members in groups.values():
+            output = self._model().recognize_txt([padded[i] for i in members])
+            for i, text, score in zip(members, output.txts, output.scores):
+                reads[i] = (_clean(text), float(score))
+        return reads
 
     def _restore_cjk_spaces(self, images: list[np.ndarray], reads: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """Chinese subtitles use a space as a pause mark (我们先去吃饭 然后再说), which the rec
@@ -321,6 +333,10 @@ def _overlap(a: Box, b: Box) -> bool:
     w = min(a.x1, b.x1) - max(a.x0, b.x0)
     h = min(a.y1, b.y1) - max(a.y0, b.y0)
     return w > 0 and h > 0 and w * h > 0.5 * min(a.width * a.height, b.width * b.height)
+
+
+# The rec model's own input is 320x48: lines narrower than this ratio are all padded to it.
+_NARROWEST_RATIO = 320 // 48
 
 
 def _whole_ratio(image: np.ndarray) -> np.ndarray:
