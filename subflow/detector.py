@@ -196,7 +196,7 @@ class Detector:
     def _gain_pixels(self) -> int:
         """New stable stroke area that means text was added (capped, so that a reference full
         of static scenery cannot hide a subtitle appearing over it)."""
-        return max(self.min_pixels, int(self.config.gain_threshold * min(self._reference_size, 20 * self.min_pixels)))
+        return max(self.min_pixels, int(self.config.gain_threshold * min(self._reference_size, 8 * self.min_pixels)))
 
     def _kept(self, mask: np.ndarray, offset: int) -> float:
         """Share of ``mask``'s strokes still present in window frame ``offset``.

@@ -57,6 +57,7 @@ class _Segment:
     end: float | None = None
     reads: list[tuple[tuple[str, ...], float, np.ndarray | None]] = field(default_factory=list)  # lines, confidence, crop
     continues: bool = False  # the same text as the segment before it (the detector says so)
+    blank: bool = False  # read, and no text found: it does not carry on the cue before it
 
 
 @dataclass
@@ -133,6 +134,7 @@ class Merger:
             return
         lines = tuple(line.strip() for line in event.recognition.lines if meaningful(line))
         if not lines:
+            segment.blank = True
             return
         first = not segment.reads
         segment.reads.append((lines, event.recognition.confidence, event.crop))
@@ -172,7 +174,7 @@ class Merger:
         if not segment.reads:
             # Unread because its chain's text was settled: it shows the open cue's text, if the
             # segment it continues was part of that cue (which then ended where this one began).
-            if segment.continues and cue.end == segment.start:
+            if segment.continues and not segment.blank and cue.end == segment.start:
                 cue.end = segment.end
                 cue.wall_end = event.wall
             return
