@@ -109,6 +109,12 @@ class Detector:
             stroke_max=max(3, (config.stroke_max // self.step) | 1),
             dark_text=config.dark_text,
         )
+        # Watermarks inside the band, in the mask's reduced coordinates: their strokes are never text.
+        self._ignore = [
+            (slice(max(0, m.y0 - box.y0) // self.step, -(-(m.y1 - box.y0) // self.step)),
+             slice(max(0, m.x0 - box.x0) // self.step, -(-(m.x1 - box.x0) // self.step)))
+            for m in band.ignore
+        ]
         area = len(range(box.y0, box.y1, self.step)) * len(range(box.x0, box.x1, self.step))
         self.min_pixels = max(4, int(config.min_text_pixels * area))
         self.persist = max(1, config.persist_frames)
@@ -137,6 +143,8 @@ class Detector:
         self._previous_time = frame.time
         luma = luma_rows(frame.image, self.band.box.y0, self.band.box.y1, self.band.box.x0, self.band.box.x1, self.step)
         mask = stroke_mask(luma, self.params).view(np.uint8)
+        for rows, columns in self._ignore:
+            mask[rows, columns] = 0
         self._window.append(_Look(frame, mask))
         if len(self._window) >= self.persist:
             yield from self._judge()

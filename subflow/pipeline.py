@@ -23,6 +23,7 @@ from .recognizer import Recognizer, run_on_engine_loop
 from .records import Cue, CueUpdate
 from .region import Band, auto_bands, parse_bands
 from .source import Frame, StreamBreak, VideoSource
+from .style import StyleFilter
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Stats:
     recognize: float = 0.0  # engine busy time (runs alongside decoding)
     ocr_wait: float = 0.0  # time decoding stood still waiting for OCR answers
     merge: float = 0.0
+    rejected: int = 0  # cues read but rejected as scene text (not in the subtitle style)
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
     source_errors: int = 0
@@ -92,9 +94,12 @@ class Pipeline:
         detectors = [Detector(band, self.config.detector) for band in self.bands]
         recognizer = Recognizer(self.engine, self.config.recognizer)
         merger = Merger(self.config.merger)
+        # A file is judged after a first look at its subtitles; a live stream is never held back.
+        style = StyleFilter(self.config.style, source.width, source.height, hold=isinstance(source, VideoSource))
         try:
-            for update in merger.process(recognizer.process(self._detect(source, detectors))):
+            for update in style.process(merger.process(recognizer.process(self._detect(source, detectors)))):
                 self._collect(recognizer, merger)
+                stats.rejected = style.rejected
                 if update.final and not update.meta.get("retracted"):
                     stats.cues += 1
                 yield update
@@ -114,7 +119,7 @@ class Pipeline:
         spec = self.config.region.band
         if spec.strip().lower() == "auto":
             if "://" in source.spec:
-                log.warning("region auto needs a file; using the bottom band for %s", source.spec)
+                log.info("region auto samples files only; using the bottom band for %s", source.spec)
                 spec = "bottom"
             else:
                 return auto_bands(source.spec, self.config.region, self.config.detector)

@@ -26,7 +26,7 @@ import numpy as np
 from .config import RecognizerConfig
 from .detector import Event, SegmentClosed, SegmentOpened, Shot, Tick
 from .engines import Engine
-from .records import Position, Recognition, Task
+from .records import Box, Position, Recognition, Task
 from .region import Band
 from .source import rgb_crop
 
@@ -70,6 +70,7 @@ class Read:
     time: float
     recognition: Recognition | None
     crop: np.ndarray | None = field(default=None, repr=False)
+    box: Box | None = None  # where ``crop`` sits in the frame (full-frame pixels)
 
 
 class Recognizer:
@@ -106,7 +107,7 @@ class Recognizer:
             if isinstance(event, Shot):
                 crop = rgb_crop(event.frame.image, event.box)
                 future = self._submit(event, crop)
-                pending.append((Read(event.segment, event.band, event.frame.time, None, crop), future))
+                pending.append((Read(event.segment, event.band, event.frame.time, None, crop, event.box), future))
             else:
                 if isinstance(event, SegmentOpened):
                     self._opened(event)

@@ -73,6 +73,11 @@ def _visible_lines(lines: list[str]) -> list[str]:
     return [line for line in out if line]
 
 
+def _subtitle_lines(cue: Cue) -> list[str]:
+    """What a subtitle file shows of ``cue``: nothing when it was rejected as scene text."""
+    return [] if cue.rejected else _visible_lines(cue.lines)
+
+
 def _ms(seconds: float) -> int:
     return max(0, round(seconds * 1000))
 
@@ -85,7 +90,8 @@ class Format(ABC):
 
     @abstractmethod
     def block(self, cue: Cue, number: int) -> str | None:
-        """The text of one cue (numbered from 1), or None when the format cannot hold it."""
+        """The text of one cue (numbered from 1), or None when the format cannot hold it
+        (subtitle formats cannot hold a rejected cue: it is not a subtitle)."""
 
     def resume(self, existing: str) -> int:
         """Check that ``existing`` (a non-empty file we are asked to append to) is
@@ -111,7 +117,7 @@ class SrtFormat(Format):
     """SubRip; top cues carry the ``{\\an8}`` tag that players understand."""
 
     def block(self, cue: Cue, number: int) -> str | None:
-        lines = _visible_lines(cue.lines)
+        lines = _subtitle_lines(cue)
         if not lines:
             return None
         lines = _guard_index_lines(lines)
@@ -144,7 +150,7 @@ class VttFormat(Format):
         return "WEBVTT\n\n"
 
     def block(self, cue: Cue, number: int) -> str | None:
-        lines = _visible_lines(cue.lines)
+        lines = _subtitle_lines(cue)
         if not lines:
             return None
         text = "\n".join(lines).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -212,7 +218,7 @@ class AssFormat(Format):
         )
 
     def block(self, cue: Cue, number: int) -> str | None:
-        lines = _visible_lines(cue.lines)
+        lines = _subtitle_lines(cue)
         if not lines:
             return None
         if cue.region == "top":
