@@ -6,8 +6,9 @@ detector and the OCR take for text do not follow it. This stage sits after the m
 final cue it measures the text lines of the crop its winning read came from (the line finder of
 :mod:`subflow.lines`, so geometry comes from the letters, not from the band's scenery), learns the
 style from confident cues and rejects a cue that misses it on two counts of three (horizontal
-place, rows, line height) against most of them, so a minority of scene text cannot move it. One miss is allowed:
-a subtitle may move up to clear a caption, or be left-aligned.
+place, rows, line height) against most of them, so a minority of scene text cannot move it. One
+miss is allowed (a subtitle may move up to clear a caption, or be left-aligned), except for a cue
+that shows little of itself (under 3 letters, under 0.5 s or read unsure: a spark read as "V").
 
 A rejected cue still leaves as a final update, retracted (``meta["retracted"]``) with
 ``meta["rejected"]`` and ``Cue.rejected`` holding the reason: JSON outputs keep it as evidence,
@@ -62,15 +63,18 @@ def look_of(cue: Cue, width: int, height: int) -> Look | None:
     )
 
 
-def judge(look: Look, style: list[Look], config: StyleConfig, height: int) -> str:
+def judge(look: Look, style: list[Look], config: StyleConfig, height: int, strict: bool = False) -> str:
     """Why ``look`` is not in the style of ``style`` (the looks of known subtitles), or "".
 
     It is in style when it matches at least half of them one by one (a few signs among the
     references cannot outvote the subtitles); the reason names how it differs from their medians.
+    A match allows one difference (a subtitle moved up, a left-aligned one), none when ``strict``:
+    a cue that shows little of itself (a character or two, a moment) must sit where subtitles sit.
     """
     if len(style) < config.min_references:
         return ""
-    agree = sum(len(_misses(look, known, config, height)) < 2 for known in style)
+    allowed = 0 if strict else 1
+    agree = sum(len(_misses(look, known, config, height)) <= allowed for known in style)
     if 2 * agree >= len(style):
         return ""
     median = Look(*(statistics.median(getattr(s, name) for s in style) for name in ("centre", "left", "anchor", "line_height")))
@@ -163,7 +167,7 @@ class StyleFilter:
     def _verdict(self, held: _Held, style: list) -> CueUpdate:
         update, look, cue = held.update, held.look, held.update.cue
         assert look is not None and cue is not None
-        reason = judge(look, style, self.config, self.height)
+        reason = judge(look, style, self.config, self.height, strict=not self._confident(cue))
         if not reason:
             if self._confident(cue):
                 self._style_of(cue.region).append(look)
