@@ -35,6 +35,7 @@ class RegionConfig:
     auto_min_share: float = 0.05  # auto adds the top band if centred text shows there in this share of the samples
     auto_min_lines: int = 3  # ... as at least this many different texts (a sign is one text)
     auto_centre_tolerance: float = 0.15  # ... centred: its middle within this share of the width of the frame's
+    live_learn_seconds: float = 10.0  # streams with band "auto" learn their bands from this many seconds (0 = off)
     watermark_share: float = 0.8  # auto masks strokes that stay on the same pixels in this share of the samples
 
 

@@ -109,12 +109,8 @@ class Detector:
             stroke_max=max(3, (config.stroke_max // self.step) | 1),
             dark_text=config.dark_text,
         )
-        # Watermarks inside the band, in the mask's reduced coordinates: their strokes are never text.
-        self._ignore = [
-            (slice(max(0, m.y0 - box.y0) // self.step, -(-(m.y1 - box.y0) // self.step)),
-             slice(max(0, m.x0 - box.x0) // self.step, -(-(m.x1 - box.x0) // self.step)))
-            for m in band.ignore
-        ]
+        self._ignore: list[tuple[slice, slice]] = []
+        self.mask_out(band.ignore)
         area = len(range(box.y0, box.y1, self.step)) * len(range(box.x0, box.x1, self.step))
         self.min_pixels = max(4, int(config.min_text_pixels * area))
         self.persist = max(1, config.persist_frames)
@@ -135,6 +131,15 @@ class Detector:
         self._frame_gap = 0.04
         # (frame index, segment, reference, grown reference, size) of a segment closed on that frame
         self._just_closed: tuple[int, int, np.ndarray, np.ndarray, int] | None = None
+
+    def mask_out(self, boxes: tuple[Box, ...]) -> None:
+        """Never see strokes inside ``boxes`` (watermarks; full-frame pixels) from now on."""
+        box = self.band.box
+        for m in boxes:
+            if min(m.x1, box.x1) > max(m.x0, box.x0) and min(m.y1, box.y1) > max(m.y0, box.y0):
+                rows = slice(max(0, m.y0 - box.y0) // self.step, -(-(m.y1 - box.y0) // self.step))
+                columns = slice(max(0, m.x0 - box.x0) // self.step, -(-(m.x1 - box.x0) // self.step))
+                self._ignore.append((rows, columns))
 
     def push(self, frame: Frame) -> Iterator[Event]:
         """Feed one frame; yields the events it settles (for a frame ``persist_frames - 1`` back)."""

@@ -21,7 +21,7 @@ from .engines import Engine, create_engine
 from .merger import Merger
 from .recognizer import Recognizer, run_on_engine_loop
 from .records import Cue, CueUpdate
-from .region import Band, auto_bands, parse_bands
+from .region import Band, BandLearner, auto_bands, parse_bands
 from .source import Frame, StreamBreak, VideoSource
 from .style import StyleFilter
 
@@ -92,12 +92,13 @@ class Pipeline:
         self.stats = stats = Stats(duration=source.duration)
         self.bands = self.resolve_bands(source)
         detectors = [Detector(band, self.config.detector) for band in self.bands]
+        learner = self._band_learner(source)
         recognizer = Recognizer(self.engine, self.config.recognizer)
         merger = Merger(self.config.merger)
         # A file is judged after a first look at its subtitles; a live stream is never held back.
         style = StyleFilter(self.config.style, source.width, source.height, hold=isinstance(source, VideoSource))
         try:
-            for update in style.process(merger.process(recognizer.process(self._detect(source, detectors)))):
+            for update in style.process(merger.process(recognizer.process(self._detect(source, detectors, learner)))):
                 self._collect(recognizer, merger)
                 stats.rejected = style.rejected
                 if update.final and not update.meta.get("retracted"):
@@ -119,13 +120,32 @@ class Pipeline:
         spec = self.config.region.band
         if spec.strip().lower() == "auto":
             if "://" in source.spec:
-                log.info("region auto samples files only; using the bottom band for %s", source.spec)
+                log.info("region auto: %s is a stream; the bottom band until its first seconds show more", source.spec)
                 spec = "bottom"
             else:
                 return auto_bands(source.spec, self.config.region, self.config.detector)
         return parse_bands(spec, source.width, source.height, self.config.region)
 
-    def _detect(self, source: VideoSource, detectors: list[Detector]) -> Iterator[Event]:
+    def _band_learner(self, source: VideoSource) -> BandLearner | None:
+        """A stream with band "auto" cannot be sampled ahead: it learns its bands as it plays."""
+        seconds = self.config.region.live_learn_seconds
+        if self.config.region.band.strip().lower() != "auto" or "://" not in source.spec or seconds <= 0:
+            return None
+        return BandLearner(self.config.region, self.config.detector, source.width, source.height, seconds)
+
+    def _adopt(self, bands: list[Band], detectors: list[Detector]) -> None:
+        """Learned bands take effect from the next frame: a new band gets a detector, and the
+        watermarks found are masked in the bands already watched."""
+        for band in bands:
+            watching = [detector for detector in detectors if detector.band.position == band.position]
+            if watching:
+                watching[0].mask_out(band.ignore)
+            else:
+                detectors.append(Detector(band, self.config.detector))
+                log.info("region auto: subtitles at the %s too, watched from %.1f s on", band.position, self.stats.position)
+        self.bands = [detector.band for detector in detectors]
+
+    def _detect(self, source: VideoSource, detectors: list[Detector], learner: BandLearner | None = None) -> Iterator[Event]:
         stats = self.stats
         every = max(1, self.config.detector.sample_every)
         last_report = time.perf_counter()
@@ -137,6 +157,11 @@ class Pipeline:
                 continue
             stats.frames += 1
             stats.position = frame.time
+            if learner is not None:
+                learned = learner.push(frame)
+                if learned is not None:
+                    learner = None
+                    self._adopt(learned, detectors)
             if frame.index % every == 0:
                 started = time.perf_counter()
                 events = [event for detector in detectors for event in detector.push(frame)]

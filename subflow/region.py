@@ -21,7 +21,7 @@ import numpy as np
 from .config import ConfigError, DetectorConfig, RegionConfig
 from .lines import LineParams, lines_in_mask
 from .records import Box, Position
-from .source import SourceError, VideoSource, luma_rows
+from .source import Frame, SourceError, VideoSource, luma_rows
 from .textmask import MaskParams, stroke_mask
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,11 @@ def auto_bands(source_spec: str, config: RegionConfig, detector: DetectorConfig)
     with VideoSource(source_spec) as source:
         width, height = source.width, source.height
         masks = _stable_masks(source, config.auto_samples, detector)
+    return bands_from_samples(masks, config, width, height)
+
+
+def bands_from_samples(masks: list[np.ndarray], config: RegionConfig, width: int, height: int) -> list[Band]:
+    """The bands that stable stroke masks sampled over a video call for (see module doc)."""
     step = _SAMPLE_STEP
     watermark = _watermark(masks, config.watermark_share) if len(masks) >= _WATERMARK_SAMPLES else np.zeros_like(masks[0])
     marks = _boxes(watermark, step, width, height)
@@ -81,6 +86,40 @@ def auto_bands(source_spec: str, config: RegionConfig, detector: DetectorConfig)
     if _subtitles_at_top(masks, watermark, top.box.y1 // step, config):
         bands.insert(0, top)
     return [Band(band.position, band.box, tuple(m for m in marks if _intersects(m, band.box))) for band in bands]
+
+
+class BandLearner:
+    """Live input: find the bands in the first ``seconds`` of frames, as ``auto`` does for files.
+
+    A live stream cannot be sampled ahead, so the frames as they come are sampled instead: every
+    ``every``-th frame with the two after it gives one stable mask. Until the decision the bottom
+    band is watched (so bottom subtitles are never lost); after it, the top band is added when
+    subtitles showed there, and watermarks found meanwhile are masked in both.
+    """
+
+    def __init__(self, config: RegionConfig, detector: DetectorConfig, width: int, height: int, seconds: float) -> None:
+        self.config, self.width, self.height, self.seconds = config, width, height, seconds
+        step = _SAMPLE_STEP
+        self.params = MaskParams(detector.bright_min, detector.contrast_min, max(3, (detector.stroke_max // step) | 1), detector.dark_text)
+        self.every = 8
+        self.masks: list[np.ndarray] = []
+        self._run: list[np.ndarray] = []  # the consecutive frames of the sample being taken
+        self._start: float | None = None
+        self._seen = 0
+
+    def push(self, frame: Frame) -> list[Band] | None:
+        """Look at one frame; the bands once the learning time is over (then stop calling)."""
+        if self._start is None:
+            self._start = frame.time
+        if self._run or self._seen % self.every == 0:
+            self._run.append(stroke_mask(luma_rows(frame.image, 0, self.height, step=_SAMPLE_STEP), self.params))
+            if len(self._run) == 3:
+                self.masks.append(self._run[0] & self._run[1] & self._run[2])
+                self._run = []
+        self._seen += 1
+        if frame.time - self._start < self.seconds or not self.masks:
+            return None
+        return bands_from_samples(self.masks, self.config, self.width, self.height)
 
 
 _SAMPLE_STEP = 2  # masks at half resolution, as the detector's default scale

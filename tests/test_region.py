@@ -70,3 +70,24 @@ def test_the_detector_never_sees_text_inside_a_masked_watermark():
     box = Box(0, 540, 1280, 720)
     assert opened(Band("bottom", box)) == 1  # the logo reads as text...
     assert opened(Band("bottom", box, ignore=(Box(1100, 560, 1260, 620),))) == 0  # ...unless masked
+
+
+def learned(name: str, seconds: float) -> list[str] | None:
+    from pathlib import Path
+
+    from subflow.region import BandLearner
+    from subflow.source import VideoSource
+
+    path = Path(__file__).resolve().parent.parent / "samples" / f"{name}.mp4"
+    with VideoSource(path) as source:
+        learner = BandLearner(RegionConfig(), DetectorConfig(), source.width, source.height, seconds)
+        for frame in source.frames():
+            bands = learner.push(frame)
+            if bands is not None:
+                return [band.position for band in bands]
+    return None
+
+
+def test_a_stream_learns_its_top_band_from_its_first_seconds():
+    assert learned("top", 13.0) == ["top", "bottom"]  # four different top lines in 13 s
+    assert learned("en_basic", 13.0) == ["bottom"]
