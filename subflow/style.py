@@ -69,27 +69,28 @@ def judge(look: Look, style: list[Look], config: StyleConfig, height: int, stric
     It is in style when it matches at least half of them one by one (a few signs among the
     references cannot outvote the subtitles); the reason names how it differs from their medians.
     A match allows one difference (a subtitle moved up, a left-aligned one), none when ``strict``:
-    a cue that shows little of itself (a character or two, a moment) must sit where subtitles sit.
+    a cue that shows little of itself (a character or two, a moment) must sit where subtitles sit;
+    its height is not held against it ("no" or "oh" have neither ascenders nor descenders).
     """
     if len(style) < config.min_references:
         return ""
     allowed = 0 if strict else 1
-    agree = sum(len(_misses(look, known, config, height)) <= allowed for known in style)
+    agree = sum(len(_misses(look, known, config, height, sized=not strict)) <= allowed for known in style)
     if 2 * agree >= len(style):
         return ""
     median = Look(*(statistics.median(getattr(s, name) for s in style) for name in ("centre", "left", "anchor", "line_height")))
-    return "; ".join(_misses(look, median, config, height)) or f"like {agree} of {len(style)} subtitles only"
+    return "; ".join(_misses(look, median, config, height, sized=not strict)) or f"like {agree} of {len(style)} subtitles only"
 
 
-def _misses(look: Look, known: Look, config: StyleConfig, height: int) -> list[str]:
-    """How ``look`` differs from ``known``: place, rows, line height."""
+def _misses(look: Look, known: Look, config: StyleConfig, height: int, sized: bool = True) -> list[str]:
+    """How ``look`` differs from ``known``: place, rows and (when ``sized``) line height."""
     misses = []
     if abs(look.centre - known.centre) > config.place_tolerance and abs(look.left - known.left) > config.place_tolerance:
         misses.append(f"centred at {look.centre:.2f} of the width, subtitles at {known.centre:.2f}")
     if abs(look.anchor - known.anchor) * height > config.row_tolerance * known.line_height:
         misses.append(f"lines end at {look.anchor:.2f} of the height, subtitles at {known.anchor:.2f}")
     ratio = look.line_height / max(1.0, known.line_height)
-    if not 1 / config.height_ratio <= ratio <= config.height_ratio:
+    if sized and not 1 / config.height_ratio <= ratio <= config.height_ratio:
         misses.append(f"lines {look.line_height:.0f} px tall, subtitles {known.line_height:.0f} px")
     return misses
 

@@ -88,3 +88,12 @@ def test_json_keeps_the_rejected_cue_subtitle_files_do_not(tmp_path):
     assert [r.get("rejected", "") for r in records if r["text"] == "EXIT"] == ["not in the subtitle style: test"]
     assert "EXIT" not in (tmp_path / "out.srt").read_text()
     assert [c.text for c in load_cues(tmp_path / "out.jsonl")] == [c.text for c in SUBTITLES]  # scoring skips it
+
+
+def test_a_short_lowercase_cue_in_place_is_kept_a_short_one_off_place_is_not():
+    short_line = cue(3, "no", 640, 690, scale=0.9)  # x-height only: much shorter lines than the subtitles'
+    short_line.end = short_line.start + 0.3
+    spark = cue(5, "V", 900, 690)
+    spark.end = spark.start + 0.3
+    updates = list(StyleFilter(StyleConfig(), WIDTH, HEIGHT, hold=True).process(finals(SUBTITLES + [short_line, spark])))
+    assert [u.cue.text for u in updates if u.meta.get("rejected")] == ["V"]
