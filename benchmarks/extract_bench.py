@@ -142,7 +142,7 @@ def main() -> int:
         if args.fast_decode:
             runs.append(("subflow_fastdecode", ["-q", "--set", "source.fast_decode=true"]))
         for name, extra in runs:
-            extra = extra + ["--region", regions.get(video.name, "bottom")]
+            extra = extra + (["--region", regions[video.name]] if video.name in regions else [])  # else the default
             pred = OUT / f"{video.stem}.{name}.srt"
             run = run_subflow(video, pred, extra)
             run["rtf"] = duration / run["elapsed"]
