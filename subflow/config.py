@@ -43,7 +43,7 @@ class RegionConfig:
 class DetectorConfig:
     scale: int = 2  # analyse every scale-th pixel of the band (1 = full resolution)
     bright_min: int = 170  # stroke pixels are at least this bright (0-255)
-    contrast_min: int = 40  # and this much brighter than their surroundings
+    contrast_min: int = 50  # and this much brighter than their surroundings
     stroke_max: int = 9  # widest stroke, in full-resolution pixels
     dark_text: bool = False  # also detect dark text on bright plates
     min_text_pixels: float = 0.0005  # share of the band that must be stable strokes to count as text
