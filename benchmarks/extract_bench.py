@@ -146,7 +146,7 @@ def main() -> int:
         if args.fast:
             runs.append(("subflow_fast", ["-q", "--fast"]))
         for name, extra in runs:
-            extra = extra + ["--region", regions.get(video.name, "bottom")]
+            extra = extra + (["--region", regions[video.name]] if video.name in regions else [])  # else the default
             pred = OUT / f"{video.stem}.{name}.srt"
             run = run_subflow(video, pred, extra)
             run["rtf"] = duration / run["elapsed"]

@@ -90,6 +90,41 @@ class Event:
     texts: tuple[str, ...]
     top: bool = False
     style: Style = Style()
+    fade: int = 0  # frames of a linear fade in (and out), centred on start (and end): see fade_strength
+
+
+def fade_strength(event: Event, i: int) -> float:
+    """Opacity of ``event`` on frame ``i``: 1 inside [start, end) without a fade; with one, a linear
+    ramp over ``fade`` frames that crosses half strength between ``start - 1`` and ``start`` (and
+    between ``end - 1`` and ``end``). The ground truth keeps start and end: the first frame at half
+    strength or more (legible), the first frame below it (gone)."""
+    if not event.fade:
+        return 1.0 if event.start <= i < event.end else 0.0
+    step = 1 / event.fade
+    rise = (i - event.start) * step + 0.5 + step / 2
+    fall = (event.end - 1 - i) * step + 0.5 + step / 2
+    return float(min(1.0, max(0.0, min(rise, fall))))
+
+
+def shown_frames(event: Event) -> range:
+    """The frames ``event`` is drawn on, fades included."""
+    ramp = event.fade // 2  # beyond it the strength is 0
+    return range(event.start - ramp, event.end + ramp)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Text in the picture that is not a subtitle: a sign, a watermark, a spark. Drawn on frames
+    [start, end) at (x, y) (fractions of the frame: the text's top-left), never in the ground truth."""
+
+    start: int
+    end: int
+    text: str
+    x: float
+    y: float
+    size: float = 0.04  # font size, fraction of the frame height
+    color: tuple[int, int, int] = (245, 245, 245)
+    outline: bool = False  # a dark outline like a subtitle's (signs usually have none)
 
 
 @dataclass(frozen=True)
@@ -123,6 +158,7 @@ class VideoSpec:
     preset: str = "medium"
     covers: tuple[str, ...] = ()
     lang: str = ""  # the --lang the sample needs ("" = read with the defaults)
+    marks: tuple[Mark, ...] = ()  # scene text (signs, watermarks, sparks): drawn, not subtitles
 
     def __post_init__(self) -> None:
         if self.width % 2 or self.height % 2:
@@ -132,7 +168,8 @@ class VideoSpec:
         if self.frames < 1:
             raise GenerateError(f"{self.name}: needs at least one frame")
         for ev in self.events:
-            if not 0 <= ev.start < ev.end <= self.frames:
+            shown = shown_frames(ev)
+            if not 0 <= shown.start < shown.stop <= self.frames:
                 raise GenerateError(
                     f"{self.name}: event {ev.texts!r} spans frames {ev.start}-{ev.end}, outside 0-{self.frames}")
         for pos in (False, True):
@@ -225,10 +262,16 @@ class Overlay:
     premul: np.ndarray  # h x w x 3 uint16: colour * alpha
     inv_alpha: np.ndarray  # h x w x 1 uint16: 256 - alpha
 
-    def paint(self, frame: np.ndarray) -> None:
+    def paint(self, frame: np.ndarray, strength: float = 1.0) -> None:
         h, w = self.inv_alpha.shape[:2]
         region = frame[self.y : self.y + h, self.x : self.x + w]
-        region[:] = (self.premul + region.astype(np.uint16) * self.inv_alpha) >> 8
+        if strength >= 1.0:
+            region[:] = (self.premul + region.astype(np.uint16) * self.inv_alpha) >> 8
+            return
+        level = round(256 * strength)  # a fading block: every alpha scaled by the same level
+        premul = (self.premul.astype(np.uint32) * level) >> 8
+        inv_alpha = 256 - (((256 - self.inv_alpha.astype(np.uint32)) * level) >> 8)
+        region[:] = ((premul + region.astype(np.uint32) * inv_alpha) >> 8).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -358,7 +401,7 @@ class Backdrop:
         self.rng = np.random.default_rng(scene.seed)
         self.scene = scene
         draw = {"plasma": self._plasma, "bright": self._plasma, "grain": self._plasma,
-                "stripes": self._stripes, "city": self._city}[scene.kind]
+                "stripes": self._stripes, "city": self._city, "plate": self._plate}[scene.kind]
         self.texture = draw()
         self.shapes = [self._shape() for _ in range(scene.shapes)]
         self.sweeps = [self._sweep() for _ in range(scene.lines)]
@@ -398,6 +441,14 @@ class Backdrop:
                     tint = self.rng.integers(-20, 20, 3)
                     img[y + 2 : y + cell - 3, x + 2 : x + cell - 4] = np.clip(level + tint, 0, 255)
         return np.tile(img.astype(np.uint8), (2, 2, 1))
+
+    def _plate(self) -> np.ndarray:
+        """A bright, nearly white plate with soft folds (a lit wall, an apron, snow): white text
+        keeps only its outline and shadow against it."""
+        lh, lw = self.h // 4, self.w // 4
+        folds = _periodic_field(self.rng, lh, lw, 1.8)[..., None]
+        img = 222 + 28 * folds + np.zeros((1, 1, 3), np.float32)
+        return self._tile(img)
 
     def _shape(self) -> Shape:
         in_band = self.rng.random() < 0.6
@@ -442,7 +493,7 @@ class Backdrop:
         return img
 
 
-BACKDROPS = ("plasma", "bright", "grain", "stripes", "city")
+BACKDROPS = ("plasma", "bright", "grain", "stripes", "city")  # the benchmark's mix; "plate" is for samples
 
 
 # --------------------------------------------------------------------------- rendering
@@ -450,26 +501,45 @@ BACKDROPS = ("plasma", "bright", "grain", "stripes", "city")
 
 def iter_frames(spec: VideoSpec) -> Iterator[np.ndarray]:
     """Yield the RGB frames of ``spec`` one at a time (only the current scene and live subtitles are kept)."""
-    events = sorted(spec.events, key=lambda e: e.start)
+    events = sorted(spec.events, key=lambda e: shown_frames(e).start)
     cuts = [s.start for s in spec.scenes[1:]] + [spec.frames]
     scene_no, backdrop = 0, Backdrop(spec.scenes[0], spec.width, spec.height)
     live: dict[int, Overlay] = {}
     next_event = 0
     ends: dict[int, int] = {}
+    marks = {n: render_mark(mark, spec.width, spec.height) for n, mark in enumerate(spec.marks)}
     for i in range(spec.frames):
         while i >= cuts[scene_no]:
             scene_no += 1
             backdrop = Backdrop(spec.scenes[scene_no], spec.width, spec.height)
-        while next_event < len(events) and events[next_event].start == i:
+        while next_event < len(events) and shown_frames(events[next_event]).start == i:
             live[next_event] = render_overlay(events[next_event], spec.width, spec.height)
-            ends[next_event] = events[next_event].end
+            ends[next_event] = shown_frames(events[next_event]).stop
             next_event += 1
         for n in [n for n, end in ends.items() if end == i]:
             del live[n], ends[n]
         img = backdrop.frame(i - spec.scenes[scene_no].start)
-        for overlay in live.values():
-            overlay.paint(img)
+        for n, mark in enumerate(spec.marks):
+            if mark.start <= i < mark.end:
+                marks[n].paint(img)
+        for n, overlay in live.items():
+            overlay.paint(img, fade_strength(events[n], i))
         yield img
+
+
+def render_mark(mark: Mark, width: int, height: int) -> Overlay:
+    """Draw a sign, watermark or spark: plain text (or outlined, when ``mark.outline``), no shadow."""
+    size = max(8, round(mark.size * height))
+    font = _font_for(mark.text, size)
+    stroke = max(1, round(0.003 * height)) if mark.outline else 0
+    left, top, right, bottom = font.getbbox(mark.text, stroke_width=stroke)
+    layer = Image.new("RGBA", (right + 2, bottom + 2), (0, 0, 0, 0))
+    ImageDraw.Draw(layer).text((0, 0), mark.text, font=font, fill=(*mark.color, 255), stroke_width=stroke,
+                               stroke_fill=(16, 16, 16, 255))
+    x, y = round(mark.x * width), round(mark.y * height)
+    rgba = np.asarray(layer).astype(np.uint16)[: height - y, : width - x]
+    alpha = rgba[:, :, 3:4] + (rgba[:, :, 3:4] > 0)
+    return Overlay(x, y, rgba[:, :, :3] * alpha, 256 - alpha)
 
 
 def ground_truth(spec: VideoSpec, pts: np.ndarray | None = None) -> list[srt.Subtitle]:
@@ -746,6 +816,57 @@ def sample_fullhd() -> VideoSpec:
                              "bright background", "last-frame cue"))
 
 
+def sample_scenetext() -> VideoSpec:
+    """Scene text that is not subtitles: a watermark on every frame, a shop sign high in the picture
+    through two shots, and sparks (glyph-like specks) in the subtitle band between cues."""
+    events = _script([
+        (_p(12)[1], 55, 12),
+        (_p(2)[0], 50, 14),
+        ("Why?", 20, 16),
+        (_p(37)[1], 50, 12),
+        (_p(21)[1], 45, 10),
+    ], start=10)
+    sparks = [Mark(at, at + n, text, x, y, size=0.055, color=(255, 240, 200), outline=True)
+              for at, n, text, x, y in ((66, 6, "V", 0.71, 0.78), (130, 8, "三", 0.22, 0.82),
+                                        (222, 7, "Y", 0.83, 0.77), (160, 5, "+", 0.12, 0.86))]
+    marks = (Mark(0, 300, "NEWS 24", 0.82, 0.05, size=0.035),
+             Mark(75, 230, "PHARMACY", 0.12, 0.11, size=0.05, color=(120, 255, 160)), *sparks)
+    scenes = [Scene(at, kind, 90 + n, shapes=1, pan=(dx, 0))
+              for n, (at, kind, dx) in enumerate(((0, "plasma", 1), (75, "stripes", 0), (150, "grain", 1),
+                                                  (230, "plasma", -1)))]
+    return VideoSpec("scenetext", 1280, 720, 25, 300, events, scenes, marks=marks, crf=30,
+                     covers=("scene text: a watermark on every frame (upper right corner)",
+                             "a shop sign high in the picture through two shots",
+                             "sparks read as 'V' and '三' in the band between cues", "english and chinese"))
+
+
+def sample_fades() -> VideoSpec:
+    """Subtitles that fade in and out (8-frame ramps) over a panning texture and stripes."""
+    rows = [(_p(9)[1], 50, 14), (_p(26)[0], 45, 14), ("Wait.", 24, 14), (_p(5)[1], 55, 14), (_p(31)[0], 40, 0)]
+    events = [replace(event, fade=8) for event in _script(rows, start=8)]
+    return VideoSpec("fades", 1280, 720, 25, 290, events,
+                     [Scene(0, "plasma", 101, shapes=1, pan=(2, 0)), Scene(140, "stripes", 102, lines=1)],
+                     crf=30,
+                     covers=("fade in and out over 8 frames (start: first frame at half strength or more; end: "
+                             "first frame below it)", "panning and striped textures", "english and chinese"))
+
+
+def sample_plates() -> VideoSpec:
+    """White (and yellow) outlined subtitles over bright, nearly white plates."""
+    yellow = replace(Style(), color=YELLOW)
+    events = _script([
+        (_p(19)[1], 50, 10),
+        (_p(13)[0], 45, 0),
+        ("Yes?", 20, 12),
+        (_p(38)[1], 50, 8, yellow),
+        (_p(25)[0], 45, 0),
+    ], start=6)
+    return VideoSpec("plates", 1280, 720, 25, 250, events,
+                     [Scene(0, "plate", 111), Scene(120, "plate", 112, pan=(1, 0))],
+                     covers=("bright, nearly white plates behind white text: only outline and shadow stand out",
+                             "yellow text on white", "a 20-frame cue", "english and chinese"))
+
+
 SAMPLES: dict[str, Callable[[], VideoSpec]] = {
     "en_basic": sample_en_basic,
     "zh_basic": sample_zh_basic,
@@ -755,6 +876,9 @@ SAMPLES: dict[str, Callable[[], VideoSpec]] = {
     "offset_start": sample_offset_start,
     "vfr": sample_vfr,
     "fullhd": sample_fullhd,
+    "scenetext": sample_scenetext,
+    "fades": sample_fades,
+    "plates": sample_plates,
 }
 
 

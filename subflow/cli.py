@@ -70,7 +70,8 @@ def add_pipeline_options(parser: argparse.ArgumentParser, *, bilingual: bool = F
     group.add_argument(
         "--region",
         metavar="SPEC",
-        help="where subtitles sit: bottom (default), top, both, auto (found by sampling the video), "
+        help="where subtitles sit: auto (default: files are sampled; the bottom band, plus the top one where "
+        "subtitles show there; watermarks masked; live streams: bottom), bottom, top, both, "
         "or x0,y0,x1,y1 as fractions of the frame (0.1,0.8,0.9,1) or pixels",
     )
     group.add_argument("--engine", choices=sorted(ENGINES), help="OCR engine (default: rapid, embedded, CPU)")
@@ -227,8 +228,8 @@ def extract_one(output: Output, args: argparse.Namespace, pipeline: Pipeline) ->
         pipeline.on_progress = progress.update if progress else None
         with sink:
             for update in pipeline.updates(source):
-                if update.final and update.cue is not None and not update.meta.get("retracted"):
-                    sink.write(update.cue)
+                if update.final and update.cue is not None and (update.cue.rejected or not update.meta.get("retracted")):
+                    sink.write(update.cue)  # rejected cues too: JSON keeps them as evidence, subtitle files skip them
         if progress:
             progress.done(pipeline.stats, output.path, pipeline.engine.describe(), source.errors)
             translated = pipeline.stats.translation
@@ -274,6 +275,7 @@ class Progress:
             f"({stats.realtime_factor:.1f}x real time, {stats.fps:.0f} fps)\n"
             f"  decode {stats.decode:.1f} s, detect {stats.detect:.1f} s, OCR {stats.recognize:.1f} s busy "
             f"({stats.crops_read} crops, {engine}; {stats.ocr_wait:.1f} s waited for), merge {stats.merge:.2f} s"
+            + (f"; {stats.rejected} read as text but rejected as scene text" if stats.rejected else "")
             + (f"; {errors} unreadable packets skipped" if errors else "")
             + "\n"
         )

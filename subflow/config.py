@@ -29,11 +29,15 @@ class SourceConfig:
 
 @dataclass
 class RegionConfig:
-    band: str = "bottom"  # "bottom", "top", "both", "auto", or "x0,y0,x1,y1" (fractions or pixels)
+    band: str = "auto"  # "auto" (files: bottom, plus top when found), "bottom", "top", "both", or "x0,y0,x1,y1"
     bottom: float = 0.25  # height of the bottom band as a fraction of the frame
     top: float = 0.2  # height of the top band as a fraction of the frame
-    auto_samples: int = 48  # frames sampled by --region auto
-    auto_min_share: float = 0.02  # a band is kept by auto if text shows in this share of the samples
+    auto_samples: int = 48  # positions sampled by auto (three consecutive frames each)
+    auto_min_share: float = 0.05  # auto adds the top band if centred text shows there in this share of the samples
+    auto_min_lines: int = 3  # ... as at least this many different texts (a sign is one text)
+    auto_centre_tolerance: float = 0.15  # ... centred: its middle within this share of the width of the frame's
+    live_learn_seconds: float = 10.0  # streams with band "auto" learn their bands from this many seconds (0 = off)
+    watermark_share: float = 0.8  # auto masks strokes that stay on the same pixels in this share of the samples
 
 
 @dataclass
@@ -69,6 +73,18 @@ class MergerConfig:
     similarity: float = 0.8  # reads at least this similar (0-1) are the same line
     max_gap: float = 0.0  # join equal text across a blank gap up to this long (seconds)
     min_duration: float = 0.1  # drop cues shorter than this (seconds)
+
+
+@dataclass
+class StyleConfig:
+    enabled: bool = True  # reject cues outside the subtitle style learned from the video (signs, logos)
+    learn_cues: int = 3  # files: cues are held until this many confident cues show the style
+    min_references: int = 2  # cues are judged once this many confident subtitles of their band are known
+    learn_confidence: float = 0.9  # a cue teaches the style when read this sure, >= 0.5 s long, >= 3 letters
+    place_tolerance: float = 0.1  # centre (or left edge) off the subtitles' by more than this share of the width
+    row_tolerance: float = 1.5  # lines ending off the subtitles' row by more than this x their line height
+    height_ratio: float = 1.4  # lines taller or shorter than the subtitles' by more than this factor
+    memory: int = 50  # the style is the median of this many latest subtitles per band
 
 
 @dataclass
@@ -161,6 +177,7 @@ class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     recognizer: RecognizerConfig = field(default_factory=RecognizerConfig)
     merger: MergerConfig = field(default_factory=MergerConfig)
+    style: StyleConfig = field(default_factory=StyleConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     server: ServerConfig = field(default_factory=ServerConfig)

@@ -109,6 +109,8 @@ class Detector:
             stroke_max=max(3, (config.stroke_max // self.step) | 1),
             dark_text=config.dark_text,
         )
+        self._ignore: list[tuple[slice, slice]] = []
+        self.mask_out(band.ignore)
         area = len(range(box.y0, box.y1, self.step)) * len(range(box.x0, box.x1, self.step))
         self.min_pixels = max(4, int(config.min_text_pixels * area))
         self.persist = max(1, config.persist_frames)
@@ -130,6 +132,15 @@ class Detector:
         # (frame index, segment, reference, grown reference, size) of a segment closed on that frame
         self._just_closed: tuple[int, int, np.ndarray, np.ndarray, int] | None = None
 
+    def mask_out(self, boxes: tuple[Box, ...]) -> None:
+        """Never see strokes inside ``boxes`` (watermarks; full-frame pixels) from now on."""
+        box = self.band.box
+        for m in boxes:
+            if min(m.x1, box.x1) > max(m.x0, box.x0) and min(m.y1, box.y1) > max(m.y0, box.y0):
+                rows = slice(max(0, m.y0 - box.y0) // self.step, -(-(m.y1 - box.y0) // self.step))
+                columns = slice(max(0, m.x0 - box.x0) // self.step, -(-(m.x1 - box.x0) // self.step))
+                self._ignore.append((rows, columns))
+
     def push(self, frame: Frame) -> Iterator[Event]:
         """Feed one frame; yields the events it settles (for a frame ``persist_frames - 1`` back)."""
         if self._previous_time is not None:
@@ -137,6 +148,8 @@ class Detector:
         self._previous_time = frame.time
         luma = luma_rows(frame.image, self.band.box.y0, self.band.box.y1, self.band.box.x0, self.band.box.x1, self.step)
         mask = stroke_mask(luma, self.params).view(np.uint8)
+        for rows, columns in self._ignore:
+            mask[rows, columns] = 0
         self._window.append(_Look(frame, mask))
         if len(self._window) >= self.persist:
             yield from self._judge()
@@ -196,7 +209,7 @@ class Detector:
     def _gain_pixels(self) -> int:
         """New stable stroke area that means text was added (capped, so that a reference full
         of static scenery cannot hide a subtitle appearing over it)."""
-        return max(self.min_pixels, int(self.config.gain_threshold * min(self._reference_size, 20 * self.min_pixels)))
+        return max(self.min_pixels, int(self.config.gain_threshold * min(self._reference_size, 8 * self.min_pixels)))
 
     def _kept(self, mask: np.ndarray, offset: int) -> float:
         """Share of ``mask``'s strokes still present in window frame ``offset``.

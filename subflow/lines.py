@@ -59,7 +59,7 @@ def lines_in_mask(mask: np.ndarray, params: LineParams = LineParams(), luma: np.
     if not parts:
         return []
     groups = _chain([part.box for part in parts], params.word_gap)
-    lines = _stack_fragments([union_box(_trim_ends(group)) for group in groups], params.min_height)
+    lines = _join_rows(_stack_fragments([union_box(_trim_ends(group)) for group in groups], params.min_height))
     masses, stroked = [], []
     for line in lines:
         inside = [part for part in parts if _inside(part.box, line)]
@@ -93,8 +93,15 @@ def wide_gaps(rgb: np.ndarray, params: LineParams = LineParams(), share: float =
     columns = np.zeros(luma.shape[1], dtype=np.int8)
     for part in parts:
         columns[part.box.x0 : part.box.x1] = 1
+    # Ink narrower than half a glyph (a full-width ？ or ，) sits in a full-width cell whose blank is
+    # part of the mark, not a pause: gaps beside such a run do not count.
     runs = _runs(columns)
-    return [(stop + start) // 2 for (_, stop), (start, _) in zip(runs, runs[1:]) if start - stop >= share * height]
+    wide = [stop - start >= 0.5 * height for start, stop in runs]
+    return [
+        (stop + start) // 2
+        for k, ((_, stop), (start, _)) in enumerate(zip(runs, runs[1:]))
+        if start - stop >= share * height and wide[k] and wide[k + 1]
+    ]
 
 
 def _runs(profile: np.ndarray) -> list[tuple[int, int]]:
@@ -213,6 +220,25 @@ def _stack_fragments(lines: list[Box], min_height: int) -> list[Box]:
                 break
         else:
             return lines
+
+
+def _join_rows(lines: list[Box], reach: float = 3.0) -> list[Box]:
+    """Join lines of about the same height that share a row and are less than ``reach`` x their
+    height apart: one subtitle row is one line, even where a wide pause (a double space between CJK phrases, the space a
+    full-width question mark carries) or a bit of scenery chained to one part split it. Read as
+    pieces, a row came out as several lines, its order and spacing lost."""
+    lines = sorted(lines, key=lambda b: b.x0)
+    joined: list[Box] = []
+    for line in lines:
+        for k, row in enumerate(joined):
+            gap = line.x0 - row.x1
+            low, high = sorted((row.height, line.height))
+            if gap <= reach * low and low >= 0.75 * high and _vertical_overlap(row, line) >= 0.75 * low:
+                joined[k] = union_box([row, line])
+                break
+        else:
+            joined.append(line)
+    return joined
 
 
 def _padded(box: Box, params: LineParams, width: int, height: int) -> Box:

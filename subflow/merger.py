@@ -55,8 +55,9 @@ class _Segment:
     wall: float
     box: Box
     end: float | None = None
-    reads: list[tuple[tuple[str, ...], float, np.ndarray | None]] = field(default_factory=list)  # lines, confidence, crop
+    reads: list[tuple[tuple[str, ...], float, np.ndarray | None, Box | None]] = field(default_factory=list)  # lines, confidence, crop, its box
     continues: bool = False  # the same text as the segment before it (the detector says so)
+    blank: bool = False  # read, and no text found: it does not carry on the cue before it
 
 
 @dataclass
@@ -64,12 +65,14 @@ class _OpenCue:
     cue: Cue
     reads: list[tuple[tuple[str, ...], float, float]] = field(default_factory=list)  # lines, confidence, seconds
     revision: int = 0
-    images: dict[tuple[str, ...], tuple[float, np.ndarray]] = field(default_factory=dict)  # lines -> surest crop
+    images: dict[tuple[str, ...], tuple[float, np.ndarray, Box | None]] = field(default_factory=dict)  # lines -> surest crop
 
-    def vote(self, lines: tuple[str, ...], confidence: float, seconds: float, crop: np.ndarray | None = None) -> None:
+    def vote(
+        self, lines: tuple[str, ...], confidence: float, seconds: float, crop: np.ndarray | None = None, box: Box | None = None
+    ) -> None:
         self.reads.append((lines, confidence, seconds))
-        if crop is not None and confidence >= self.images.get(lines, (-1.0, None))[0]:
-            self.images[lines] = (confidence, crop)
+        if crop is not None and confidence >= self.images.get(lines, (-1.0, None, None))[0]:
+            self.images[lines] = (confidence, crop, box)
 
     def winner(self) -> tuple[str, ...]:
         """The weighted medoid: the read most similar to all reads, each weighted by screen time
@@ -133,9 +136,10 @@ class Merger:
             return
         lines = tuple(line.strip() for line in event.recognition.lines if meaningful(line))
         if not lines:
+            segment.blank = True
             return
         first = not segment.reads
-        segment.reads.append((lines, event.recognition.confidence, event.crop))
+        segment.reads.append((lines, event.recognition.confidence, event.crop, event.box))
         if not first:
             return
         # The segment's first read decides whether it continues the open cue or starts a new one.
@@ -157,7 +161,7 @@ class Merger:
             )
             self.next_index += 1
             current = self._open[position] = _OpenCue(cue)
-            current.vote(lines, event.recognition.confidence, 1e-6, event.crop)  # a winner for partials until the segment closes
+            current.vote(lines, event.recognition.confidence, 1e-6, event.crop, event.box)  # a winner for partials until the segment closes
             yield CueUpdate(cue, final=False, revision=current.revision)
 
     def _closed(self, event: SegmentClosed) -> Iterator[CueUpdate]:
@@ -172,13 +176,13 @@ class Merger:
         if not segment.reads:
             # Unread because its chain's text was settled: it shows the open cue's text, if the
             # segment it continues was part of that cue (which then ended where this one began).
-            if segment.continues and cue.end == segment.start:
+            if segment.continues and not segment.blank and cue.end == segment.start:
                 cue.end = segment.end
                 cue.wall_end = event.wall
             return
         seconds = (segment.end - segment.start) / len(segment.reads)
-        for lines, confidence, crop in segment.reads:
-            current.vote(lines, confidence, seconds, crop)
+        for lines, confidence, crop, box in segment.reads:
+            current.vote(lines, confidence, seconds, crop, box)
         cue.end = segment.end
         cue.wall_end = event.wall
         if cue.box is not None:
@@ -203,7 +207,7 @@ class Merger:
         cue.lines = list(winner)
         cue.confidence = round(current.confidence(winner), 4)
         if winner in current.images:
-            cue.image = current.images[winner][1]
+            _, cue.image, cue.image_box = current.images[winner]
         retracted = cue.duration < self.config.min_duration
         yield CueUpdate(cue, final=True, revision=current.revision + 1, meta={"retracted": True} if retracted else {})
 

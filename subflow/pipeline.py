@@ -22,8 +22,9 @@ from .engines.languages import LanguageError, engine_for
 from .merger import Merger
 from .recognizer import Recognizer, run_on_engine_loop
 from .records import Cue, CueUpdate
-from .region import Band, auto_bands, parse_bands
+from .region import Band, BandLearner, auto_bands, parse_bands
 from .source import Frame, StreamBreak, VideoSource
+from .style import StyleFilter
 from .translate import TranslationStage, TranslationStats, Translator, build_translators, load_glossaries, plan_translation
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Stats:
     recognize: float = 0.0  # engine busy time (runs alongside decoding)
     ocr_wait: float = 0.0  # time decoding stood still waiting for OCR answers
     merge: float = 0.0
+    rejected: int = 0  # cues read but rejected as scene text (not in the subtitle style)
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
     source_errors: int = 0
@@ -126,18 +128,22 @@ class Pipeline:
         self.bands = self.resolve_bands(source)
         detectors = [Detector(band, self.config.detector) for band in self.bands]
         self.engine.reset()
+        learner = self._band_learner(source)
         stage = None
         if self.translation_plan:  # made first: a translator that cannot be built fails before anything starts
             stage = TranslationStage(self.translators, self.glossaries, context=self.config.translate.context,
                                      on_revision=self.on_revision)
         recognizer = Recognizer(self.engine, self.config.recognizer)
         merger = Merger(self.config.merger)
-        merged = merger.process(recognizer.process(self._detect(source, detectors)))
-        if stage is not None:
+        # A file is judged after a first look at its subtitles; a live stream is never held back.
+        style = StyleFilter(self.config.style, source.width, source.height, hold=isinstance(source, VideoSource))
+        merged = style.process(merger.process(recognizer.process(self._detect(source, detectors, learner))))
+        if stage is not None:  # after the style check: scene text is never translated
             merged = stage.process(merged)
         try:
             for update in merged:
                 self._collect(recognizer, merger)
+                stats.rejected = style.rejected
                 if update.final and not update.meta.get("retracted"):
                     stats.cues += 1
                     self._report()  # cues close after decoding has moved on (OCR runs behind it)
@@ -169,13 +175,32 @@ class Pipeline:
         spec = self.config.region.band
         if spec.strip().lower() == "auto":
             if "://" in source.spec:
-                log.warning("region auto needs a file; using the bottom band for %s", source.spec)
+                log.info("region auto: %s is a stream; the bottom band until its first seconds show more", source.spec)
                 spec = "bottom"
             else:
                 return auto_bands(source.spec, self.config.region, self.config.detector)
         return parse_bands(spec, source.width, source.height, self.config.region)
 
-    def _detect(self, source: VideoSource, detectors: list[Detector]) -> Iterator[Event]:
+    def _band_learner(self, source: VideoSource) -> BandLearner | None:
+        """A stream with band "auto" cannot be sampled ahead: it learns its bands as it plays."""
+        seconds = self.config.region.live_learn_seconds
+        if self.config.region.band.strip().lower() != "auto" or "://" not in source.spec or seconds <= 0:
+            return None
+        return BandLearner(self.config.region, self.config.detector, source.width, source.height, seconds)
+
+    def _adopt(self, bands: list[Band], detectors: list[Detector]) -> None:
+        """Learned bands take effect from the next frame: a new band gets a detector, and the
+        watermarks found are masked in the bands already watched."""
+        for band in bands:
+            watching = [detector for detector in detectors if detector.band.position == band.position]
+            if watching:
+                watching[0].mask_out(band.ignore)
+            else:
+                detectors.append(Detector(band, self.config.detector))
+                log.info("region auto: subtitles at the %s too, watched from %.1f s on", band.position, self.stats.position)
+        self.bands = [detector.band for detector in detectors]
+
+    def _detect(self, source: VideoSource, detectors: list[Detector], learner: BandLearner | None = None) -> Iterator[Event]:
         stats = self.stats
         every = max(1, self.config.detector.sample_every)
         for frame in self._timed(source.frames()):
@@ -186,6 +211,11 @@ class Pipeline:
                 continue
             stats.frames += 1
             stats.position = frame.time
+            if learner is not None:
+                learned = learner.push(frame)
+                if learned is not None:
+                    learner = None
+                    self._adopt(learned, detectors)
             if frame.index % every == 0:
                 started = time.perf_counter()
                 events = [event for detector in detectors for event in detector.push(frame)]

@@ -26,7 +26,7 @@ import numpy as np
 from .config import RecognizerConfig
 from .detector import Event, SegmentClosed, SegmentOpened, Shot, Tick
 from .engines import Engine
-from .records import Position, Recognition, Task
+from .records import Box, Position, Recognition, Task
 from .region import Band
 from .source import rgb_crop
 
@@ -70,6 +70,7 @@ class Read:
     time: float
     recognition: Recognition | None
     crop: np.ndarray | None = field(default=None, repr=False)
+    box: Box | None = None  # where ``crop`` sits in the frame (full-frame pixels)
 
 
 class Recognizer:
@@ -107,7 +108,7 @@ class Recognizer:
             if isinstance(event, Shot):
                 crop = rgb_crop(event.frame.image, event.box)
                 future = self._submit(event, crop)
-                pending.append((Read(event.segment, event.band, event.frame.time, None, crop), future))
+                pending.append((Read(event.segment, event.band, event.frame.time, None, crop, event.box), future))
             else:
                 if isinstance(event, SegmentOpened):
                     self._opened(event)
@@ -161,9 +162,13 @@ class Recognizer:
     async def _read_if_needed(self, earlier: list[Future], crop: np.ndarray, chain: bool = False) -> Recognition | None:
         """Read a later frame of a segment unless the earlier reads already settle its text:
         two of them agree, the first is at least ``min_confidence`` sure, or (a chain of
-        segments split by clutter) ``chain_reads`` of them read text."""
+        segments split by clutter) ``chain_reads`` of them read text. A chain with a blank read
+        is never settled: there the text came and went beside static scenery (a word on a white
+        apron), and each piece must be read to know whether it still shows."""
         answers = [answer for answer in [await asyncio.wrap_future(f) for f in earlier] if answer is not None]
         texts = [answer.lines for answer in answers if answer.lines]
+        if chain and len(texts) < len(answers):
+            return await self._read(crop)  # a piece of the chain read blank: text came and went in it
         if len(texts) != len(set(texts)):
             return None
         if answers and answers[0].lines and answers[0].confidence >= self.config.min_confidence:

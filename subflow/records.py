@@ -78,7 +78,9 @@ class Cue:
     (the timing is the original's, always). ``flags`` are short words saying
     why a cue deserves a look (e.g. "untranslated"). ``image`` is the RGB crop
     whose read won the vote: what a translator or a reviewer looks at; it is
-    not part of the JSON shape.
+    not part of the JSON shape. ``rejected`` is set on text that was read but judged not to be a
+    subtitle (see :mod:`subflow.style`): the reason, kept as evidence in JSON output; subtitle files
+    leave such cues out.
     """
 
     index: int
@@ -93,6 +95,8 @@ class Cue:
     translations: dict[str, str] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    image_box: Box | None = field(default=None, repr=False, compare=False)  # where ``image`` sits in the frame
+    rejected: str = ""  # why this is not a subtitle (scene text, a logo): the style check's evidence
 
     @property
     def text(self) -> str:
@@ -123,6 +127,8 @@ class Cue:
             out["translations"] = dict(self.translations)
         if self.flags:
             out["flags"] = list(self.flags)
+        if self.rejected:
+            out["rejected"] = self.rejected
         return out
 
     def __str__(self) -> str:

@@ -2,9 +2,12 @@
 
 A band is a full-resolution pixel box with a position name ("bottom" or
 "top") that writers use to keep placement (ASS alignment, SRT ``{\\an8}``).
-``auto`` samples the video, keeps stroke pixels that stay put over a few
-consecutive frames (moving backgrounds drop out), and places a band around the
-rows where such text shows up often enough.
+``auto`` (the default) samples a file: at evenly spread positions it keeps the
+stroke pixels that stay put over three consecutive frames (moving backgrounds
+drop out). Pixels that hold a stroke in most samples are a watermark or logo:
+their area is masked in the bands (``Band.ignore``). The bottom band is always
+watched; the top band is added when centred text shows there in enough samples
+and as several different texts (a sign shows one text, however often).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import cv2
 import numpy as np
 
 from .config import ConfigError, DetectorConfig, RegionConfig
+from .lines import LineParams, lines_in_mask
 from .records import Box, Position
-from .source import SourceError, VideoSource, luma_rows
+from .source import Frame, SourceError, VideoSource, luma_rows
 from .textmask import MaskParams, stroke_mask
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,7 @@ log = logging.getLogger(__name__)
 class Band:
     position: Position
     box: Box
+    ignore: tuple[Box, ...] = ()  # watermarks inside the band (full-frame pixels): never text
 
 
 def parse_bands(spec: str, width: int, height: int, config: RegionConfig) -> list[Band]:
@@ -65,50 +70,171 @@ def auto_bands(source_spec: str, config: RegionConfig, detector: DetectorConfig)
     """Find the subtitle bands of a file by sampling it (see module doc)."""
     with VideoSource(source_spec) as source:
         width, height = source.width, source.height
-        counts = _text_row_counts(source, config.auto_samples, detector)
-    samples = max(1, int(counts[0])) if counts.size else 1
-    share = counts[1:] / samples
-    rows = np.flatnonzero(share >= config.auto_min_share)
-    bands = []
-    for position, lo, hi in (("top", 0, int(height * 0.4)), ("bottom", int(height * 0.6), height)):
-        inside = rows[(rows >= lo) & (rows < hi)]
-        if inside.size == 0:
-            continue
-        margin = max(8, int(height * 0.03))
-        y0 = _even(max(lo, inside.min() - margin))
-        y1 = _even(min(hi, inside.max() + 1 + margin))
-        bands.append(Band(position, Box(0, y0, width, y1)))
-    if not bands:
-        log.warning("region auto: no subtitles found in %d sampled frames; using the bottom band", samples)
-        return parse_bands("bottom", width, height, config)
-    return bands
+        masks = _stable_masks(source, config.auto_samples, detector)
+    return bands_from_samples(masks, config, width, height)
 
 
-def _text_row_counts(source: VideoSource, samples: int, detector: DetectorConfig) -> np.ndarray:
-    """counts[0] = frames sampled; counts[1 + y] = samples in which row y holds stable text."""
-    params = MaskParams(detector.bright_min, detector.contrast_min, detector.stroke_max, detector.dark_text)
-    height = source.height
-    counts = np.zeros(height + 1, dtype=np.int64)
+def bands_from_samples(masks: list[np.ndarray], config: RegionConfig, width: int, height: int) -> list[Band]:
+    """The bands that stable stroke masks sampled over a video call for (see module doc)."""
+    step = _SAMPLE_STEP
+    watermark = _watermark(masks, config.watermark_share) if len(masks) >= _WATERMARK_SAMPLES else np.zeros_like(masks[0])
+    marks = _boxes(watermark, step, width, height)
+    for mark in marks:
+        log.info("region auto: a mark stays at %s in most of the video (a watermark): its area is masked", mark)
+    bottom, top = parse_bands("both", width, height, config)[::-1]
+    bands = [bottom]  # always: no loss on bottom-only material
+    if _subtitles_at_top(masks, watermark, top.box.y1 // step, config):
+        bands.insert(0, top)
+    return [Band(band.position, band.box, tuple(m for m in marks if _intersects(m, band.box))) for band in bands]
+
+
+class BandLearner:
+    """Live input: find the bands in the first ``seconds`` of frames, as ``auto`` does for files.
+
+    A live stream cannot be sampled ahead, so the frames as they come are sampled instead: every
+    ``every``-th frame with the two after it gives one stable mask. Until the decision the bottom
+    band is watched (so bottom subtitles are never lost); after it, the top band is added when
+    subtitles showed there, and watermarks found meanwhile are masked in both.
+    """
+
+    def __init__(self, config: RegionConfig, detector: DetectorConfig, width: int, height: int, seconds: float) -> None:
+        self.config, self.width, self.height, self.seconds = config, width, height, seconds
+        step = _SAMPLE_STEP
+        self.params = MaskParams(detector.bright_min, detector.contrast_min, max(3, (detector.stroke_max // step) | 1), detector.dark_text)
+        self.every = 8
+        self.masks: list[np.ndarray] = []
+        self._run: list[np.ndarray] = []  # the consecutive frames of the sample being taken
+        self._start: float | None = None
+        self._seen = 0
+
+    def push(self, frame: Frame) -> list[Band] | None:
+        """Look at one frame; the bands once the learning time is over (then stop calling)."""
+        if self._start is None:
+            self._start = frame.time
+        if self._run or self._seen % self.every == 0:
+            self._run.append(stroke_mask(luma_rows(frame.image, 0, self.height, step=_SAMPLE_STEP), self.params))
+            if len(self._run) == 3:
+                self.masks.append(self._run[0] & self._run[1] & self._run[2])
+                self._run = []
+        self._seen += 1
+        if frame.time - self._start < self.seconds or not self.masks:
+            return None
+        return bands_from_samples(self.masks, self.config, self.width, self.height)
+
+
+_SAMPLE_STEP = 2  # masks at half resolution, as the detector's default scale
+_WATERMARK_SAMPLES = 8  # fewer distinct samples cannot tell a watermark from one long subtitle
+
+
+def _stable_masks(source: VideoSource, samples: int, detector: DetectorConfig) -> list[np.ndarray]:
+    """Per sampled position, the stroke pixels that stay put over three consecutive frames."""
+    step = _SAMPLE_STEP
+    params = MaskParams(detector.bright_min, detector.contrast_min, max(3, (detector.stroke_max // step) | 1), detector.dark_text)
     duration = source.duration or 0.0
-    kernel = np.ones((3, 3), np.uint8)
+    masks = []
+    seen: set[int | None] = set()
     for position in np.linspace(0.02, 0.98, samples) * duration:
+        # Seeking lands on keyframes (cheap: three frames decoded per sample). A short file with
+        # long GOPs has few of them: a keyframe sampled twice would count twice as evidence, and
+        # decoding it again costs more than finding out (by demuxing one packet) that it was.
         try:
+            key = source.keyframe_before(float(position))
+            if key in seen:
+                continue
+            seen.add(key)
             images = source.sample(float(position), 3)
         except Exception as exc:  # a damaged spot: sample elsewhere
             log.debug("region auto: sample at %.2fs failed: %s", position, exc)
             continue
-        masks = [stroke_mask(luma_rows(image, 0, height), params) for image in images]
-        if not masks:
+        if not images:
             continue
-        stable = masks[0]
-        for mask in masks[1:]:
-            stable = stable & cv2.dilate(mask.view(np.uint8), kernel).astype(bool)
-        row_share = stable.mean(axis=1)
-        counts[0] += 1
-        counts[1:] += row_share >= 0.01
-    if counts[0] == 0:
+        stable = stroke_mask(luma_rows(images[0], 0, source.height, step=step), params)
+        for image in images[1:]:
+            stable &= stroke_mask(luma_rows(image, 0, source.height, step=step), params)
+        masks.append(stable)
+    if not masks:
         raise SourceError(f"{source.spec}: no frame could be decoded to find the subtitle region")
-    return counts
+    return masks
+
+
+def _watermark(masks: list[np.ndarray], share: float) -> np.ndarray:
+    """Where one mark stays on screen in at least ``share`` of the samples (a logo, a watermark).
+
+    Pixels with a stroke in that many samples are candidates; an area of them is a mark only if,
+    in that many samples, the strokes in its box are the mark: 90 % of the mark is present and
+    90 % of what is present is the mark (burned-in marks keep >= 99 % of their stroke pixels
+    under compression). Different subtitles at one place share pixels, but each of them is
+    mostly other strokes.
+    """
+    kernel = np.ones((3, 3), np.uint8)
+    counts = np.zeros(masks[0].shape, np.int32)
+    for mask in masks:
+        counts += mask
+    needed = max(2, share * len(masks))
+    candidates = (counts >= needed).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(candidates, kernel, iterations=2), connectivity=8)
+    marked = np.zeros(masks[0].shape, np.uint8)
+    for label in range(1, count):
+        x, y, w, h, _ = stats[label]
+        window = (slice(y, y + h), slice(x, x + w))
+        area = labels[window] == label
+        mark = candidates[window].astype(bool) & area
+        size = np.count_nonzero(mark)
+        if size < 12:
+            continue
+        present = 0
+        for mask in masks:
+            strokes = mask[window]  # the whole box: a glyph's other strokes count against it
+            common = np.count_nonzero(mark & strokes)
+            present += common >= 0.9 * size and common >= 0.9 * np.count_nonzero(strokes)
+        if present >= needed:
+            marked[window][area] = 1
+    return cv2.dilate(marked, np.ones((5, 5), np.uint8)) > 0
+
+
+def _subtitles_at_top(masks: list[np.ndarray], watermark: np.ndarray, rows: int, config: RegionConfig) -> bool:
+    """Do subtitles sit at the top? A centred line of text there (the line finder's, so scattered
+    scenery strokes do not count) in ``auto_min_share`` of the samples, as ``auto_min_lines``
+    different texts: a sign or a title shows one text, however often."""
+    params = LineParams(min_height=4, pad_x=0, pad_y=0)
+    seen: list[np.ndarray] = []
+    showing = 0
+    for mask in masks:
+        text = mask[:rows] & ~watermark[:rows]
+        width = text.shape[1]
+        lines = [
+            line
+            for line in lines_in_mask(text, params)
+            if abs((line.x0 + line.x1) / 2 / width - 0.5) <= config.auto_centre_tolerance and line.width >= 3 * line.height
+        ]
+        if not lines:
+            continue
+        showing += 1
+        shown = np.zeros_like(text)
+        for line in lines:
+            shown[line.y0 : line.y1, line.x0 : line.x1] = text[line.y0 : line.y1, line.x0 : line.x1]
+        if not any(_same_text(shown, other) for other in seen):
+            seen.append(shown)
+    return showing >= config.auto_min_share * len(masks) and len(seen) >= config.auto_min_lines
+
+
+def _same_text(a: np.ndarray, b: np.ndarray) -> bool:
+    """Mostly the same stroke pixels (a different line at the same place shares at most ~half)."""
+    union = np.count_nonzero(a | b)
+    return union > 0 and np.count_nonzero(a & b) >= 0.6 * union
+
+
+def _boxes(mask: np.ndarray, step: int, width: int, height: int) -> list[Box]:
+    """Full-resolution boxes of the connected areas of a reduced-resolution mask."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return [
+        Box(int(x) * step, int(y) * step, min(width, int(x + w) * step), min(height, int(y + h) * step))
+        for x, y, w, h, _ in stats[1:count]
+    ]
+
+
+def _intersects(a: Box, b: Box) -> bool:
+    return min(a.x1, b.x1) > max(a.x0, b.x0) and min(a.y1, b.y1) > max(a.y0, b.y0)
 
 
 def _even(value: float) -> int:

@@ -187,6 +187,8 @@ def _jsonl_cues(text: str) -> list[Cue]:
             continue
         try:
             record = json.loads(line)
+            if isinstance(record, dict) and record.get("rejected"):
+                continue  # read, but rejected as scene text: kept as evidence, not a cue
             lines = record["lines"] if "lines" in record else _lines(record["text"])
             cues.append(
                 Cue(

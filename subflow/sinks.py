@@ -94,10 +94,13 @@ class Track:
     bilingual: bool = False
 
     def translation(self, cue: Cue) -> list[str]:
-        text = cue.translations.get(self.lang or "", "")
+        text = "" if cue.rejected else cue.translations.get(self.lang or "", "")
         return text.split("\n") if text else []
 
     def lines(self, cue: Cue) -> list[str]:
+        """What a subtitle file shows of ``cue``: nothing when it was rejected as scene text."""
+        if cue.rejected:
+            return []
         if self.lang is None:
             return list(cue.lines)
         if self.bilingual:
@@ -122,7 +125,8 @@ class Format(ABC):
 
     @abstractmethod
     def block(self, cue: Cue, number: int) -> str | None:
-        """The text of one cue (numbered from 1), or None when the format cannot hold it."""
+        """The text of one cue (numbered from 1), or None when the format cannot hold it
+        (subtitle formats cannot hold a rejected cue: it is not a subtitle)."""
 
     def resume(self, existing: str) -> int:
         """Check that ``existing`` (a non-empty file we are asked to append to) is
@@ -260,7 +264,7 @@ class AssFormat(Format):
 
     def block(self, cue: Cue, number: int) -> str | None:
         if self.track.bilingual:
-            original = [_ass_escape(line) for line in _visible_lines(cue.lines)]
+            original = [_ass_escape(line) for line in _visible_lines(self.track.lines(cue)[: len(cue.lines)])]
             translated = [_ass_escape(line) for line in _visible_lines(self.track.translation(cue))]
             body = "{\\rOriginal}" + "\\N".join(original) if original else ""
             if translated:

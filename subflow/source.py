@@ -236,6 +236,14 @@ class VideoSource:
             raise SourceError(f"{self.spec}: too many unreadable packets in a row; the file is badly damaged")
         return consecutive + 1
 
+    def keyframe_before(self, position: float) -> int | None:
+        """The pts of the keyframe that seeking to ``position`` lands on (demuxed, not decoded:
+        a few milliseconds), so that samplers can skip positions that land on the same frame."""
+        self._container.seek(int((position + self.start_offset) * av.time_base), any_frame=False, backward=True)
+        for packet in self._container.demux(self._stream):
+            return packet.pts
+        return None
+
     def sample(self, position: float, count: int) -> list[av.VideoFrame]:
         """Seek near ``position`` seconds and decode ``count`` consecutive frames (for sampling a file)."""
         self._container.seek(int((position + self.start_offset) * av.time_base), any_frame=False, backward=True)

@@ -1,0 +1,93 @@
+"""Where subtitles sit: auto's watermark and top-band evidence, on stroke masks drawn here."""
+
+from __future__ import annotations
+
+import av
+import cv2
+import numpy as np
+
+from subflow.config import DetectorConfig, RegionConfig
+from subflow.detector import Detector, SegmentOpened
+from subflow.records import Box
+from subflow.region import Band, _subtitles_at_top, _watermark
+from subflow.source import Frame
+
+H, W = 360, 640  # half of 720p, as auto samples
+
+
+def strokes(text: str, x: int, y: int, scale: float = 1.0) -> np.ndarray:
+    mask = np.zeros((H, W), np.uint8)
+    cv2.putText(mask, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, 1, 2)
+    return mask.astype(bool)
+
+
+LINES = ["We leave at dawn", "Pack the bags", "Not again, please", "Where is he now", "Run!", "I knew it"]
+
+
+def samples(n: int, logo: bool) -> list[np.ndarray]:
+    out = []
+    for k in range(n):
+        mask = strokes(LINES[k % len(LINES)], 200, 330)  # a different subtitle each time
+        if logo:
+            mask |= strokes("TV5", 560, 30, 0.7)  # the same mark in every sample
+        out.append(mask)
+    return out
+
+
+def test_a_mark_in_every_sample_is_a_watermark_changing_subtitles_are_not():
+    marked = _watermark(samples(12, logo=True), share=0.8)
+    assert marked[10:40, 555:620].any()  # the logo
+    assert not marked[300:345].any()  # six subtitles, each at the same place
+    assert not _watermark(samples(12, logo=False), share=0.8).any()
+
+
+def test_one_long_subtitle_is_not_a_watermark_when_it_leaves_for_a_while():
+    masks = [strokes("The same line", 200, 330)] * 6 + [np.zeros((H, W), bool)] * 6
+    assert not _watermark(masks, share=0.8).any()
+
+
+def test_top_band_needs_several_different_centred_lines():
+    config = RegionConfig()
+    none = np.zeros((H, W), bool)
+    top_subtitles = [strokes(LINES[k % 6], 200, 40) for k in range(10)] + [none] * 10
+    assert _subtitles_at_top(top_subtitles, none, 72, config)
+    sign = [strokes("HOTEL ASTORIA", 200, 40)] * 10 + [none] * 10  # one text, however often
+    assert not _subtitles_at_top(sign, none, 72, config)
+    corner = [strokes(LINES[k % 6], 420, 40, 0.6) for k in range(10)] + [none] * 10  # not centred
+    assert not _subtitles_at_top(corner, none, 72, config)
+
+
+def test_the_detector_never_sees_text_inside_a_masked_watermark():
+    rgb = np.full((720, 1280, 3), 30, np.uint8)
+    cv2.putText(rgb, "LOGO", (1110, 600), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (235, 235, 235), 4)
+    image = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+
+    def opened(band: Band) -> int:
+        detector = Detector(band, DetectorConfig())
+        events = [e for k in range(6) for e in detector.push(Frame(k, k / 25, 0.0, image))]
+        return sum(isinstance(e, SegmentOpened) for e in events + list(detector.finish()))
+
+    box = Box(0, 540, 1280, 720)
+    assert opened(Band("bottom", box)) == 1  # the logo reads as text...
+    assert opened(Band("bottom", box, ignore=(Box(1100, 560, 1260, 620),))) == 0  # ...unless masked
+
+
+def learned(name: str, seconds: float) -> list[str] | None:
+    from pathlib import Path
+
+    from subflow.region import BandLearner
+    from subflow.source import VideoSource
+
+    path = Path(__file__).resolve().parent.parent / "samples" / f"{name}.mp4"
+    with VideoSource(path) as source:
+        learner = BandLearner(RegionConfig(), DetectorConfig(), source.width, source.height, seconds)
+        for frame in source.frames():
+            bands = learner.push(frame)
+            if bands is not None:
+                return [band.position for band in bands]
+    return None
+
+
+def test_a_stream_learns_its_top_band_from_its_first_seconds():
+    assert learned("top", 13.0) == ["top", "bottom"]  # four different top lines in 13 s
+    assert learned("en_basic", 13.0) == ["bottom"]
