@@ -50,6 +50,9 @@ log = logging.getLogger("subflow")
 _CJK = r"\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _CJK_SPACE = re.compile(rf"(?<=[{_CJK}])\s+(?=[{_CJK}])")
 _CJK_ONLY = re.compile(rf"[{_CJK}0-9]+")
+# Japanese lines get no pause spaces: kana such as ま, う, ょ and 。 leave gaps as wide as a pause
+# once compression blurs them, and Japanese subtitles rarely part phrases with spaces.
+_KANA = re.compile(r"[\u3040-\u30ff]")
 _BLOBS = "".join(map(chr, range(0x2580, 0x2600)))  # Unicode block elements and geometric shapes
 
 
@@ -241,7 +244,7 @@ class RapidEngine(CPUEngine):
         keep the spaces only if the pieces spell exactly the whole-line read: no text is invented."""
         split = {}
         for i, (image, (text, _)) in enumerate(zip(images, reads)):
-            if _CJK_ONLY.fullmatch(text) and len(text) > 1:
+            if _CJK_ONLY.fullmatch(text) and len(text) > 1 and not _KANA.search(text):
                 cuts = wide_gaps(image, self.line_params)
                 if cuts:
                     split[i] = [image[:, a:b] for a, b in zip([0, *cuts], [*cuts, image.shape[1]])]
