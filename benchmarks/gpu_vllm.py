@@ -29,7 +29,6 @@ Scripts that build a vLLM engine need a ``__main__`` guard (vLLM spawns its engi
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics

@@ -93,19 +93,21 @@ class Track:
     lang: str | None = None
     bilingual: bool = False
 
+    def original(self, cue: Cue) -> list[str]:
+        """The cue's own lines; none when it was rejected as scene text (it is no subtitle)."""
+        return [] if cue.rejected else list(cue.lines)
+
     def translation(self, cue: Cue) -> list[str]:
         text = "" if cue.rejected else cue.translations.get(self.lang or "", "")
         return text.split("\n") if text else []
 
     def lines(self, cue: Cue) -> list[str]:
-        """What a subtitle file shows of ``cue``: nothing when it was rejected as scene text."""
-        if cue.rejected:
-            return []
+        """What a subtitle file shows of ``cue``."""
         if self.lang is None:
-            return list(cue.lines)
+            return self.original(cue)
         if self.bilingual:
-            return list(cue.lines) + self.translation(cue)
-        return self.translation(cue) or list(cue.lines)
+            return self.original(cue) + self.translation(cue)
+        return self.translation(cue) or self.original(cue)
 
 
 ORIGINAL = Track()
@@ -264,7 +266,7 @@ class AssFormat(Format):
 
     def block(self, cue: Cue, number: int) -> str | None:
         if self.track.bilingual:
-            original = [_ass_escape(line) for line in _visible_lines(self.track.lines(cue)[: len(cue.lines)])]
+            original = [_ass_escape(line) for line in _visible_lines(self.track.original(cue))]
             translated = [_ass_escape(line) for line in _visible_lines(self.track.translation(cue))]
             body = "{\\rOriginal}" + "\\N".join(original) if original else ""
             if translated:
