@@ -81,12 +81,21 @@ def manifest_costs(out: Path) -> list[dict]:
     return [{k: r[k] for k in ("key", "duration", "elapsed", "crops", "stages", "worker")} for r in map(json.loads, lines)]
 
 
+def _ratio(median: dict[str, float], name: str, wall: float) -> str:
+    return f"{median[name] / wall:.2f}x" if name in median else "-"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", nargs="*", type=Path, help="videos to run (default: the 8 bundled samples)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray runs")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every run, in rotating order (median reported)")
+    parser.add_argument("--runs", help="comma-separated subset of the runs below, e.g. 'extract all,batch ray'")
+    parser.add_argument("--args", default="", help="more arguments for every subflow command, e.g. on a GPU host "
+                        "'--engine hunyuan-transformers --set engines.hunyuan-transformers.model=/ckpt'")
+    parser.add_argument("--out", type=Path, default=OUT / "batch.json")
     args = parser.parse_args()
+    extra = args.args.split()
     videos = args.videos or sorted((ROOT / "samples").glob("*.mp4"))
     media = sum(media_seconds(v)[0] for v in videos)
     work = Path(tempfile.mkdtemp(prefix="batch-bench-"))
@@ -110,6 +119,9 @@ def main() -> int:
         commands["batch ray, engine CPU 0"] = [
             ["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", address, "--set", "batch.cpus_per_engine=0"]
         ]
+    if args.runs:
+        commands = {name: commands[name] for name in args.runs.split(",")}
+    commands = {name: [cmd + extra for cmd in cmds] for name, cmds in commands.items()}
     runs: dict[str, list[float]] = {name: [] for name in commands}
     costs: dict[str, list[dict]] = {}
     try:
@@ -128,18 +140,19 @@ def main() -> int:
             head.wait(timeout=90)
 
     median = {name: statistics.median(times) for name, times in runs.items()}
-    base = median["extract x N"]
+    base = median.get("extract x N") or median["extract all"]
     print(f"\nMachine: {machine()}; {started_at}; {len(names)} videos, {media:.1f} media seconds in all; "
           f"median of {args.rounds} rounds\n")
     print("| run | wall s (median) | all rounds | media-s per s | vs extract x N | vs extract all | vs batch local |")
     print("|---|---|---|---|---|---|---|")
     for name, wall in median.items():
         print(f"| {name} | {wall:.1f} | {', '.join(f'{t:.1f}' for t in runs[name])} | {media / wall:.2f} | "
-              f"{base / wall:.2f}x | {median['extract all'] / wall:.2f}x | {median['batch local'] / wall:.2f}x |")
-    OUT.mkdir(exist_ok=True)
-    (OUT / "batch.json").write_text(
+              f"{base / wall:.2f}x | "
+              f"{_ratio(median, 'extract all', wall)} | {_ratio(median, 'batch local', wall)} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
         json.dumps({"machine": machine(), "date": started_at, "videos": names, "media_seconds": media, "runs": runs,
-                    "median": median, "costs": costs}, indent=1)
+                    "median": median, "costs": costs, "args": args.args}, indent=1)
     )
     shutil.rmtree(work, ignore_errors=True)
     return 0
