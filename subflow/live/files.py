@@ -22,6 +22,7 @@ import dataclasses
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..records import Cue
 from ..sinks import ORIGINAL, FileSink, JsonLinesFormat, JsonStreamSink, Sink, SinkError, open_sink, track_outputs
@@ -121,6 +122,7 @@ def open_live_files(outputs: Sequence[tuple[str | None, str]], stdout: bool = Fa
     """
     originals: list[Sink] = []
     translated: list[Sink] = []
+    created: list[Path] = []  # files this call makes: removed again if it fails
     try:
         for path, fmt in outputs:
             if not path:
@@ -129,13 +131,15 @@ def open_live_files(outputs: Sequence[tuple[str | None, str]], stdout: bool = Fa
             for target, target_fmt, track in track_outputs(path, fmt, languages, bilingual):
                 if target_fmt != fmt:  # the bilingual ASS needs the video's size, unknown before the stream starts
                     continue
+                if not target.exists():
+                    created.append(target)
                 sink = open_sink(target, target_fmt, append=True, track=track)
                 if track == ORIGINAL:
                     original = sink
                     originals.append(sink)
                     continue
                 translated.append(sink)
-                if original is not None and fmt != "jsonl" and sink.numbered != original.numbered:
+                if original is not None and sink.numbered != original.numbered:
                     raise SinkError(f"{target} numbers {sink.numbered} cues and {path} {original.numbered}: appending "
                                     "to both would number the same cue differently (give new names or move one aside)")
             if fmt == "jsonl" and languages:
@@ -147,5 +151,7 @@ def open_live_files(outputs: Sequence[tuple[str | None, str]], stdout: bool = Fa
     except BaseException:
         for sink in originals + translated:
             sink.close()
+        for made in created:
+            made.unlink(missing_ok=True)
         raise
     return LiveFiles(originals, translated, languages)

@@ -129,3 +129,22 @@ def test_sigterm_with_a_failing_translator_flushes_every_track(scripted, tmp_pat
     translated = [sub.content for sub in srt.parse((tmp_path / "o.fr.srt").read_text())]
     assert translated == [f"T{i} {t.upper()}" for i, t in enumerate(texts[:2], 1)] + texts[2:]
     assert [row.get("flags", []) for row in revisions] == [[]] * 2 + [["untranslated:fr"]] * (len(texts) - 2)
+
+
+def test_appending_keeps_the_tracks_numbered_alike(tmp_path):
+    from subflow.live.files import open_live_files
+    from subflow.records import Cue
+    from subflow.sinks import SinkError
+
+    earlier = open_live_files([(str(tmp_path / "s.srt"), "srt")])  # a session without --translate
+    earlier.write(Cue(1, 0.0, 1.0, ["one"]))
+    earlier.close()
+    with pytest.raises(SinkError, match=r"s\.fr\.srt numbers 0 cues and .*s\.srt 1: appending"):
+        open_live_files([(str(tmp_path / "s.srt"), "srt")], languages=["fr"])
+    assert not (tmp_path / "s.fr.srt").exists()  # refused: nothing made
+    (tmp_path / "s.fr.srt").write_text((tmp_path / "s.srt").read_text())  # aligned again: both go on
+    files = open_live_files([(str(tmp_path / "s.srt"), "srt")], languages=["fr"])
+    files.write(Cue(1, 2.0, 3.0, ["two"]))
+    files.revise(Cue(1, 2.0, 3.0, ["two"], translations={"fr": "deux"}))
+    files.close()
+    assert [(s.index, s.content) for s in srt.parse((tmp_path / "s.fr.srt").read_text())] == [(1, "one"), (2, "deux")]
