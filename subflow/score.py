@@ -189,6 +189,8 @@ def _jsonl_cues(text: str) -> list[Cue]:
             record = json.loads(line)
             if isinstance(record, dict) and record.get("rejected"):
                 continue  # read, but rejected as scene text: kept as evidence, not a cue
+            if isinstance(record, dict) and record.get("translation"):
+                continue  # a live session's translation revision of a cue already read
             lines = record["lines"] if "lines" in record else _lines(record["text"])
             cues.append(
                 Cue(

@@ -292,10 +292,21 @@ class AssFormat(Format):
 
 
 class JsonLinesFormat(Format):
-    """One ``Cue.to_dict()`` object per line, as the WebSocket protocol sends them."""
+    """One ``Cue.to_dict()`` object per line, as the WebSocket protocol sends them.
+
+    ``revision`` (a live session's translations, which come after their cue): the cue again with its
+    translations, marked ``"translation": true`` like the protocol's translation revision; a reader
+    replaces the earlier line of the same ``index`` with it.
+    """
+
+    def __init__(self, revision: bool = False) -> None:
+        self.revision = revision
 
     def block(self, cue: Cue, number: int) -> str | None:
-        return json.dumps(cue.to_dict(), ensure_ascii=False) + "\n"
+        record = cue.to_dict()
+        if self.revision:
+            record["translation"] = True
+        return json.dumps(record, ensure_ascii=False) + "\n"
 
 
 # --- sinks ---------------------------------------------------------------------------
@@ -356,6 +367,11 @@ class FileSink(Sink):
             file.close()
             raise SinkError(f"cannot append to {self.path}: {exc}") from None
         return file
+
+    @property
+    def numbered(self) -> int:
+        """Append mode: how many cues the file numbers so far (those it had, and those written since)."""
+        return self._count
 
     def write(self, cue: Cue) -> None:
         if self._closed:
@@ -429,13 +445,15 @@ def _fsync_dir(directory: Path) -> None:
 
 
 class JsonStreamSink(Sink):
-    """JSON Lines on an open text stream (stdout by default), flushed per cue for pipes."""
+    """JSON Lines on an open text stream (stdout by default), flushed per cue for pipes
+    (``revision``: translation revision lines, see :class:`JsonLinesFormat`)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, revision: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stdout
+        self.format = JsonLinesFormat(revision)
 
     def write(self, cue: Cue) -> None:
-        self.stream.write(json.dumps(cue.to_dict(), ensure_ascii=False) + "\n")
+        self.stream.write(self.format.block(cue, 0) or "")
         self.stream.flush()
 
     def close(self) -> None:

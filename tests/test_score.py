@@ -187,7 +187,8 @@ def test_vtt_reader(tmp_path):
 
 def test_jsonl_reader(tmp_path):
     path = tmp_path / "pred.jsonl"
-    records = [Cue(1, 0.5, 1.5, ["a", "b"], region="top").to_dict(), {"start": 2, "end": 3, "text": "c\nd"}]
+    records = [Cue(1, 0.5, 1.5, ["a", "b"], region="top").to_dict(), {"start": 2, "end": 3, "text": "c\nd"},
+               {**Cue(1, 0.5, 1.5, ["a", "b"], region="top", translations={"en": "x"}).to_dict(), "translation": True}]
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n\n")
     cues = load_cues(path)
     assert [(c.start, c.end, c.lines, c.region) for c in cues] == [

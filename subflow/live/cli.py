@@ -14,7 +14,8 @@ files are completed, clients are told the source ended, and the exit code is
 
 With ``--translate``, each final cue goes out at once in its original text and
 its translation follows as a revision of the same cue id (translators run on
-the engine loop, never in the caption's way). Files get the original track.
+the engine loop, never in the caption's way). Files get the original at once
+and the translated tracks in cue order as translations arrive (``files.py``).
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from .source import LiveSource
 from ..pipeline import Pipeline
 from ..recognizer import run_on_engine_loop
 from ..records import CueUpdate, Task
+from .files import LiveFiles, open_live_files
 from .server import CaptionServer, ServerError, parse_listen, read_tokens
-from ..sinks import JsonStreamSink, Sink, SinkError, open_sink
+from ..sinks import SinkError
 from ..source import SourceError
 from ..translate import TranslateError
 
@@ -59,14 +61,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     out = parser.add_argument_group("outputs")
     out.add_argument("--ws", metavar="HOST:PORT", help="serve the WebSocket protocol and the overlay page here (e.g. :8765)")
     out.add_argument("--token-file", metavar="FILE", help="require one of these tokens (one a line) from clients")
-    out.add_argument("--srt", metavar="FILE", help="append final cues to this SRT file as they close")
-    out.add_argument("--vtt", metavar="FILE", help="append final cues to this WebVTT file")
-    out.add_argument("--jsonl", metavar="FILE", help="append final cues to this JSON Lines file")
-    out.add_argument("--json", action="store_true", help="print final cues to stdout as JSON lines")
+    out.add_argument("--srt", metavar="FILE", help="append final cues to this SRT file as they close (with --translate, "
+                     "also NAME.LANG.srt, cue for cue, as translations arrive)")
+    out.add_argument("--vtt", metavar="FILE", help="append final cues to this WebVTT file (and NAME.LANG.vtt)")
+    out.add_argument("--jsonl", metavar="FILE", help="append final cues to this JSON Lines file (with --translate, each "
+                     'cue again with its translations, marked "translation": true)')
+    out.add_argument("--json", action="store_true", help="print final cues to stdout as JSON lines (translations as in --jsonl)")
     src = parser.add_argument_group("input")
     src.add_argument("--realtime", action="store_true", help="play a file at its own pace (rehearsal), dropping frames like a live stream")
     src.add_argument("--transport", choices=("tcp", "udp"), help="RTSP transport (default tcp)")
-    add_pipeline_options(parser)
+    add_pipeline_options(parser, bilingual=True)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every source state change and connection")
     return parser
 
@@ -80,28 +84,18 @@ def _config(args: argparse.Namespace) -> Config:
     return config
 
 
-def _sinks(args: argparse.Namespace) -> list[Sink]:
-    sinks: list[Sink] = []
-    try:
-        for path, fmt in ((args.srt, "srt"), (args.vtt, "vtt"), (args.jsonl, "jsonl")):
-            if path:
-                sinks.append(open_sink(path, fmt, append=True))
-    except SinkError:
-        for sink in sinks:
-            sink.close()
-        raise
-    if args.json:
-        sinks.append(JsonStreamSink(sys.stdout))
-    return sinks
+def _files(args: argparse.Namespace, pipeline: Pipeline) -> LiveFiles:
+    return open_live_files(((args.srt, "srt"), (args.vtt, "vtt"), (args.jsonl, "jsonl")), args.json,
+                           languages=list(pipeline.translation_plan), bilingual=pipeline.config.translate.bilingual)
 
 
 class LiveSession:
-    """One source, one pipeline, any number of sinks and (optionally) a caption server."""
+    """One source, one pipeline, its files and (optionally) a caption server."""
 
-    def __init__(self, source: LiveSource, pipeline: Pipeline, sinks: list[Sink], server: CaptionServer | None) -> None:
+    def __init__(self, source: LiveSource, pipeline: Pipeline, files: LiveFiles, server: CaptionServer | None) -> None:
         self.source = source
         self.pipeline = pipeline
-        self.sinks = sinks
+        self.files = files
         self.server = server
         self.error: BaseException | None = None
         self.finals = 0
@@ -115,6 +109,12 @@ class LiveSession:
     def revise(self, update: CueUpdate) -> None:
         """A final again, with its translations (called from the engine loop's thread)."""
         self.translated += 1
+        assert update.cue is not None
+        try:
+            self.files.revise(update.cue)
+        except SinkError as exc:  # a translated file cannot be written: the session stops, as for the original
+            self.error = self.error or exc
+            self.source.close()
         if self.server is not None:
             self.server.call_soon_threadsafe(self.server.publish_update, update)
 
@@ -150,8 +150,7 @@ class LiveSession:
     def _deliver(self, update: CueUpdate, publish: Any) -> None:
         if update.final and update.cue is not None and not update.meta.get("retracted"):
             self.finals += 1
-            for sink in self.sinks:
-                sink.write(update.cue)
+            self.files.write(update.cue)
         if publish is not None:
             publish(update)
 
@@ -239,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         pipeline = Pipeline(config, on_revision=lambda update: session_ref[0].revise(update) if session_ref else None)
         _warm_up(pipeline)
         _check_translators(pipeline)
-        sinks = _sinks(args)
+        files = _files(args, pipeline)
     except (*_ERRORS, OSError) as exc:
         print(f"subflow live: error: {exc}", file=sys.stderr)
         return 2
@@ -247,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     source = LiveSource(args.source, config.source, config.live, realtime=args.realtime)
     server = CaptionServer(config.server, tokens=tokens, info={"source": args.source}) if listen else None
-    session = LiveSession(source, pipeline, sinks, server)
+    session = LiveSession(source, pipeline, files, server)
     session_ref.append(session)
     if server is not None:
         server.source_stats = session.stats
@@ -259,15 +258,18 @@ def run(args: argparse.Namespace) -> int:
         session.interrupted = True
     finally:
         source.close()
-        pipeline.close()
-        for sink in sinks:
-            sink.close()
+        try:
+            files.close()  # translations still missing now are written untranslated
+        finally:
+            pipeline.close()
+    if pipeline.translation_plan:
+        _say(files.summary(pipeline.stats.translation))
     if session.error is not None:
         if isinstance(session.error, _ERRORS):
             print(f"subflow live: error: {session.error}", file=sys.stderr)
             return 2
         raise session.error
-    outputs = "; outputs complete" if sinks else ""
+    outputs = "; outputs complete" if files.originals else ""
     if session.interrupted:
         _say(f"stopped after {session.finals} cues{outputs}")
         return 130

@@ -193,9 +193,14 @@ class CaptionServer:
                 log.warning("%d WebSocket connection(s) did not close in %.0f s; stopping anyway", len(self.clients), _STOP_TIMEOUT)
 
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
-        """Run ``callback(*args)`` on the server loop (for the pipeline and source threads)."""
+        """Run ``callback(*args)`` on the server loop (for the pipeline and source threads). Once the
+        session is over and its loop closed, a late status change or translation has no one to go to."""
         assert self._loop is not None, "start() first"
-        self._loop.call_soon_threadsafe(callback, *args)
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            if not self._loop.is_closed():
+                raise
 
     # -- publishing ----------------------------------------------------------
 

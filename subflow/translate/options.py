@@ -36,7 +36,8 @@ def add_translate_options(parser: argparse.ArgumentParser, *, required: bool = F
         group.add_argument(
             "--bilingual",
             action="store_true",
-            help="also write NAME.bi.ass (original small above the translation) and NAME.bi.srt/.vtt in those formats",
+            help="also write NAME.bi.ass (original small above the translation) and NAME.bi.srt/.vtt in those formats "
+            "(subflow live: NAME.bi.srt/.vtt only)",
         )
 
 

@@ -132,15 +132,18 @@ def _read_ass(text: str) -> tuple[list[Cue], tuple[int, int] | None]:
 
 
 def _read_jsonl(text: str) -> tuple[list[Cue], None]:
-    cues = []
+    """Every cue record; a translation revision (``"translation": true``, written by ``subflow live``)
+    replaces the latest earlier record of its ``index``."""
+    cues: list[Cue] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         data = json.loads(line)
         lines = data.get("lines") or [part for part in str(data.get("text", "")).split("\n")]
         box = data.get("box")
-        cues.append(Cue(
-            index=int(data.get("index", number)),
+        index = int(data.get("index", number))
+        cue = Cue(
+            index=index,
             start=float(data["start"]),
             end=float(data["end"]),
             lines=[str(part) for part in lines if str(part).strip()],
@@ -151,5 +154,15 @@ def _read_jsonl(text: str) -> tuple[list[Cue], None]:
             wall_end=data.get("wall_end"),
             translations=dict(data.get("translations") or {}),
             flags=list(data.get("flags") or []),
-        ))
+        )
+        revised = _latest(cues, index) if data.get("translation") else None
+        if revised is None:
+            cues.append(cue)
+        else:
+            cues[revised] = cue  # in its place: a revision comes after later cues
     return cues, None
+
+
+def _latest(cues: list[Cue], index: int) -> int | None:
+    """Where in ``cues`` the latest cue numbered ``index`` is (None: not there)."""
+    return next((i for i in range(len(cues) - 1, -1, -1) if cues[i].index == index), None)

@@ -76,6 +76,16 @@ def test_protocol_sequence_hello_partial_final_clear():
     assert got[3]["region"] == "bottom"
 
 
+def test_a_late_message_after_the_session_ended_is_dropped_quietly():
+    async def scenario():
+        server = await started()
+        await server.stop()
+        return server
+
+    server = asyncio.run(scenario())  # the loop is closed now, as when `subflow live` has returned
+    server.call_soon_threadsafe(server.publish_status, "reconnecting", {})  # a source thread still winding down
+
+
 def test_resume_since_gets_missed_finals_once_and_the_cue_on_screen():
     async def scenario():
         server = await started()
