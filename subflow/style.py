@@ -255,6 +255,7 @@ class StyleFilter:
         held.blocks = [list(range(len(kept)))]
         held.look = _look(held.lines, cue.region, self.width, self.height)
         cue.box = union_box(held.lines)  # where the subtitle's text sits, without the sign
+        _crop_to(cue, cue.box, held.look.line_height)  # what an image translator or a reviewer sees: the subtitle alone
         return True
 
     def _queued(self, judged: Iterable[CueUpdate]) -> Iterator[CueUpdate]:
@@ -287,6 +288,20 @@ class StyleFilter:
     def _flush(self) -> Iterator[CueUpdate]:
         out, self._out = self._out, []
         yield from out
+
+
+def _crop_to(cue: Cue, box: Box, height: float) -> None:
+    """Cut ``cue.image`` down to ``box`` (frame pixels) with the margins the OCR gives line crops
+    (shares of the line ``height``)."""
+    assert cue.image is not None and cue.image_box is not None
+    margin = LineParams()
+    x0 = max(cue.image_box.x0, box.x0 - round(margin.pad_x * height))
+    y0 = max(cue.image_box.y0, box.y0 - round(margin.pad_y * height))
+    x1 = min(cue.image_box.x1, box.x1 + round(margin.pad_x * height))
+    y1 = min(cue.image_box.y1, box.y1 + round(margin.pad_y * height))
+    origin = cue.image_box
+    cue.image = cue.image[y0 - origin.y0 : y1 - origin.y0, x0 - origin.x0 : x1 - origin.x0]
+    cue.image_box = Box(x0, y0, x1, y1)
 
 
 def _continues(before: Cue, after: Cue) -> bool:

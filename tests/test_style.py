@@ -157,3 +157,12 @@ def test_live_drops_sign_lines_as_it_goes():
     mixed = band_cue(3, 6.0, 7.5, SIGN, ("Where is he now", 640, 124, 1.2))
     out = [u for update in finals(SUBTITLES[:2] + [mixed]) for u in style.process([update])]
     assert [u.cue.text for u in out] == ["We leave at dawn", "Pack the bags", "Where is he now"]
+
+
+def test_the_crop_of_a_cue_without_its_sign_shows_the_subtitle_alone():
+    """What an image translator or a reviewer sees: the sign's rows and columns are cut away."""
+    mixed = band_cue(3, 6.0, 7.5, SIGN, ("Where is he now", 640, 124, 1.2))
+    list(StyleFilter(StyleConfig(), WIDTH, HEIGHT, hold=True).process(finals(SUBTITLES[:2] + [mixed])))
+    assert mixed.image_box is not None and mixed.image_box.x0 > 300 and mixed.image_box.y0 > 590
+    assert mixed.image.shape[:2] == (mixed.image_box.height, mixed.image_box.width)
+    assert [mixed.lines] == [["Where is he now"]] and look_of(mixed, WIDTH, HEIGHT) is not None
