@@ -133,7 +133,7 @@ class BandLearner:
 
 
 _SAMPLE_STEP = 2  # masks at half resolution, as the detector's default scale
-_MIN_SAMPLES = 8  # fewer distinct samples cannot decide: few keyframes are decoded forward from
+_MIN_SAMPLES = 8  # fewer distinct samples cannot decide (watermarks, top subtitles): keyframes are decoded forward
 
 
 def _stable_masks(source: VideoSource, config: RegionConfig, detector: DetectorConfig) -> tuple[list[np.ndarray], list[float]]:
