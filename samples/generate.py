@@ -957,6 +957,48 @@ def sample_ja_basic() -> VideoSpec:
 SAMPLES.update({"ru_basic": sample_ru_basic, "ko_basic": sample_ko_basic, "ja_basic": sample_ja_basic})
 
 
+# --------------------------------------------------------------------------- text in the band that is not subtitles
+
+
+def sample_signs() -> VideoSpec:
+    """Signs in the subtitle band, on screen through their shot while subtitles come and go over
+    them: read in one crop with the subtitle, they are not part of its text."""
+    events = _script([
+        (_p(6)[1], 55, 10),
+        (_p(17)[0], 50, 0),
+        ("Why not?", 25, 15),
+        (_p(27)[1], 55, 12),
+        (_p(11)[1], 60, 0),
+    ], start=8)
+    marks = (Mark(0, 95, "EXIT", 0.07, 0.765, size=0.045, color=(120, 255, 160)),
+             Mark(95, 195, "OPEN 24 H", 0.72, 0.77, size=0.04),
+             Mark(195, 300, "CAFE", 0.1, 0.78, size=0.05, color=(255, 220, 90), outline=True))
+    return VideoSpec("signs", 1280, 720, 25, 300, events,
+                     [Scene(0, "plasma", 121, shapes=1, pan=(1, 0)), Scene(95, "stripes", 122),
+                      Scene(195, "grain", 123, pan=(-1, 0))], marks=marks, crf=30,
+                     covers=("signs in the subtitle band while subtitles show (one per shot, above the subtitle "
+                             "row, left or right)", "an outlined sign", "english and chinese"))
+
+
+def sample_logo() -> VideoSpec:
+    """A short clip (few keyframes) with a channel logo inside the subtitle band on every frame."""
+    events = _script([
+        (_p(14)[1], 50, 12),
+        (_p(3)[0], 55, 10),
+        ("OK", 20, 14),
+        (_p(36)[1], 50, 15),
+        (_p(22)[1], 55, 0),
+    ], start=6)
+    return VideoSpec("logo", 1280, 720, 25, 300, events,
+                     [Scene(0, "plasma", 131, shapes=1, pan=(1, 0)), Scene(150, "stripes", 132, lines=1)],
+                     marks=(Mark(0, 300, "TV5", 0.875, 0.84, size=0.05, color=(230, 230, 230)),), crf=30,
+                     covers=("a logo inside the subtitle band on every frame of a 12 s clip with few keyframes",
+                             "english and chinese", "2-character cue"))
+
+
+SAMPLES.update({"signs": sample_signs, "logo": sample_logo})
+
+
 # --------------------------------------------------------------------------- benchmark videos
 
 

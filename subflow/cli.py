@@ -276,6 +276,7 @@ class Progress:
             f"  decode {stats.decode:.1f} s, detect {stats.detect:.1f} s, OCR {stats.recognize:.1f} s busy "
             f"({stats.crops_read} crops, {engine}; {stats.ocr_wait:.1f} s waited for), merge {stats.merge:.2f} s"
             + (f"; {stats.rejected} read as text but rejected as scene text" if stats.rejected else "")
+            + (f"; {stats.dropped} lines of scene text dropped from cues" if stats.dropped else "")
             + (f"; {errors} unreadable packets skipped" if errors else "")
             + "\n"
         )

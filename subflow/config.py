@@ -38,6 +38,8 @@ class RegionConfig:
     auto_centre_tolerance: float = 0.15  # ... centred: its middle within this share of the width of the frame's
     live_learn_seconds: float = 10.0  # streams with band "auto" learn their bands from this many seconds (0 = off)
     watermark_share: float = 0.8  # auto masks strokes that stay on the same pixels in this share of the samples
+    watermark_seconds: float = 8.0  # ... and over at least this long (longer than a subtitle stays on screen)
+    auto_decode_seconds: float = 60.0  # files with few keyframes: at most this much video decoded forward to sample
 
 
 @dataclass
@@ -317,6 +319,8 @@ LIMITS: dict[str, Limit] = {
     "region.top": Limit(0, 1, open_low=True),
     "region.auto_samples": COUNT,
     "region.auto_min_share": SHARE,
+    "region.watermark_seconds": NON_NEGATIVE,
+    "region.auto_decode_seconds": NON_NEGATIVE,
     "detector.scale": COUNT,
     "detector.bright_min": Limit(0, 255),
     "detector.contrast_min": Limit(0, 255),

@@ -45,6 +45,7 @@ class Stats:
     ocr_wait: float = 0.0  # time decoding stood still waiting for OCR answers
     merge: float = 0.0
     rejected: int = 0  # cues read but rejected as scene text (not in the subtitle style)
+    dropped: int = 0  # lines of scene text read with a subtitle, dropped from its text
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
     source_errors: int = 0
@@ -143,7 +144,7 @@ class Pipeline:
         try:
             for update in merged:
                 self._collect(recognizer, merger)
-                stats.rejected = style.rejected
+                stats.rejected, stats.dropped = style.rejected, style.dropped
                 if update.final and not update.meta.get("retracted"):
                     stats.cues += 1
                     self._report()  # cues close after decoding has moved on (OCR runs behind it)

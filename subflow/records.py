@@ -80,7 +80,8 @@ class Cue:
     whose read won the vote: what a translator or a reviewer looks at; it is
     not part of the JSON shape. ``rejected`` is set on text that was read but judged not to be a
     subtitle (see :mod:`subflow.style`): the reason, kept as evidence in JSON output; subtitle files
-    leave such cues out.
+    leave such cues out. ``dropped`` holds the lines of a sign read in one crop with the subtitle,
+    taken out of its text, with the reason (JSON output keeps them too).
     """
 
     index: int
@@ -97,6 +98,7 @@ class Cue:
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     image_box: Box | None = field(default=None, repr=False, compare=False)  # where ``image`` sits in the frame
     rejected: str = ""  # why this is not a subtitle (scene text, a logo): the style check's evidence
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # lines read with it that are not subtitle text, and why
 
     @property
     def text(self) -> str:
@@ -129,6 +131,8 @@ class Cue:
             out["flags"] = list(self.flags)
         if self.rejected:
             out["rejected"] = self.rejected
+        if self.dropped:
+            out["dropped"] = [{"text": text, "rejected": reason} for text, reason in self.dropped]
         return out
 
     def __str__(self) -> str:

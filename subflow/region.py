@@ -4,8 +4,10 @@ A band is a full-resolution pixel box with a position name ("bottom" or
 "top") that writers use to keep placement (ASS alignment, SRT ``{\\an8}``).
 ``auto`` (the default) samples a file: at evenly spread positions it keeps the
 stroke pixels that stay put over three consecutive frames (moving backgrounds
-drop out). Pixels that hold a stroke in most samples are a watermark or logo:
-their area is masked in the bands (``Band.ignore``). The bottom band is always
+drop out). Seeking lands on keyframes, so a short file with few of them is
+decoded forward from its keyframes to the positions instead. Pixels that hold a
+stroke in most samples, for longer than a subtitle stays, are a watermark or
+logo: their area is masked in the bands (``Band.ignore``). The bottom band is always
 watched; the top band is added when centred text shows there in enough samples
 and as several different texts (a sign shows one text, however often).
 """
@@ -13,8 +15,10 @@ and as several different texts (a sign shows one text, however often).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import av
 import cv2
 import numpy as np
 
@@ -70,14 +74,17 @@ def auto_bands(source_spec: str, config: RegionConfig, detector: DetectorConfig)
     """Find the subtitle bands of a file by sampling it (see module doc)."""
     with VideoSource(source_spec) as source:
         width, height = source.width, source.height
-        masks = _stable_masks(source, config.auto_samples, detector)
-    return bands_from_samples(masks, config, width, height)
+        masks, times = _stable_masks(source, config, detector)
+    return bands_from_samples(masks, times, config, width, height)
 
 
-def bands_from_samples(masks: list[np.ndarray], config: RegionConfig, width: int, height: int) -> list[Band]:
-    """The bands that stable stroke masks sampled over a video call for (see module doc)."""
+def bands_from_samples(masks: list[np.ndarray], times: list[float], config: RegionConfig, width: int, height: int) -> list[Band]:
+    """The bands that stable stroke masks sampled over a video (at ``times``) call for (see module doc)."""
     step = _SAMPLE_STEP
-    watermark = _watermark(masks, config.watermark_share) if len(masks) >= _WATERMARK_SAMPLES else np.zeros_like(masks[0])
+    if len(masks) >= _MIN_SAMPLES:
+        watermark = _watermark(masks, times, config.watermark_share, config.watermark_seconds)
+    else:
+        watermark = np.zeros(masks[0].shape, bool)
     marks = _boxes(watermark, step, width, height)
     for mark in marks:
         log.info("region auto: a mark stays at %s in most of the video (a watermark): its area is masked", mark)
@@ -103,6 +110,7 @@ class BandLearner:
         self.params = MaskParams(detector.bright_min, detector.contrast_min, max(3, (detector.stroke_max // step) | 1), detector.dark_text)
         self.every = 8
         self.masks: list[np.ndarray] = []
+        self.times: list[float] = []  # when each sample was taken
         self._run: list[np.ndarray] = []  # the consecutive frames of the sample being taken
         self._start: float | None = None
         self._seen = 0
@@ -112,6 +120,8 @@ class BandLearner:
         if self._start is None:
             self._start = frame.time
         if self._run or self._seen % self.every == 0:
+            if not self._run:
+                self.times.append(frame.time)
             self._run.append(stroke_mask(luma_rows(frame.image, 0, self.height, step=_SAMPLE_STEP), self.params))
             if len(self._run) == 3:
                 self.masks.append(self._run[0] & self._run[1] & self._run[2])
@@ -119,46 +129,77 @@ class BandLearner:
         self._seen += 1
         if frame.time - self._start < self.seconds or not self.masks:
             return None
-        return bands_from_samples(self.masks, self.config, self.width, self.height)
+        return bands_from_samples(self.masks, self.times[: len(self.masks)], self.config, self.width, self.height)
 
 
 _SAMPLE_STEP = 2  # masks at half resolution, as the detector's default scale
-_WATERMARK_SAMPLES = 8  # fewer distinct samples cannot tell a watermark from one long subtitle
+_MIN_SAMPLES = 8  # fewer distinct samples cannot decide (watermarks, top subtitles): keyframes are decoded forward
 
 
-def _stable_masks(source: VideoSource, samples: int, detector: DetectorConfig) -> list[np.ndarray]:
-    """Per sampled position, the stroke pixels that stay put over three consecutive frames."""
+def _stable_masks(source: VideoSource, config: RegionConfig, detector: DetectorConfig) -> tuple[list[np.ndarray], list[float]]:
+    """Per sample, the stroke pixels that stay put over three consecutive frames, and its time.
+
+    Seeking lands on keyframes (cheap: three frames decoded per sample), and positions that land on
+    one keyframe are one sample (counted twice, it would count twice as evidence; finding out costs
+    one demuxed packet). When that leaves fewer than ``_MIN_SAMPLES`` (a short file, long GOPs:
+    ``samples/top.mp4`` has 2 keyframes), each keyframe is decoded forward, skipping non-reference
+    frames, to every position that landed on it, at most ``auto_decode_seconds`` of video in all.
+    """
     step = _SAMPLE_STEP
     params = MaskParams(detector.bright_min, detector.contrast_min, max(3, (detector.stroke_max // step) | 1), detector.dark_text)
     duration = source.duration or 0.0
-    masks = []
-    seen: set[int | None] = set()
-    for position in np.linspace(0.02, 0.98, samples) * duration:
-        # Seeking lands on keyframes (cheap: three frames decoded per sample). A short file with
-        # long GOPs has few of them: a keyframe sampled twice would count twice as evidence, and
-        # decoding it again costs more than finding out (by demuxing one packet) that it was.
+    landings: dict[float | None, list[float]] = {}  # keyframe time -> the positions that land on it
+    for position in np.linspace(0.02, 0.98, config.auto_samples) * duration:
         try:
-            key = source.keyframe_before(float(position))
-            if key in seen:
-                continue
-            seen.add(key)
-            images = source.sample(float(position), 3)
+            landings.setdefault(source.keyframe_before(float(position)), []).append(float(position))
         except Exception as exc:  # a damaged spot: sample elsewhere
-            log.debug("region auto: sample at %.2fs failed: %s", position, exc)
-            continue
-        if not images:
-            continue
-        stable = stroke_mask(luma_rows(images[0], 0, source.height, step=step), params)
-        for image in images[1:]:
-            stable &= stroke_mask(luma_rows(image, 0, source.height, step=step), params)
-        masks.append(stable)
+            log.debug("region auto: seeking to %.2fs failed: %s", position, exc)
+    forward = len(landings) < _MIN_SAMPLES
+    reach = config.auto_decode_seconds / max(1, len(landings))  # video decoded forward from each keyframe
+    masks: list[np.ndarray] = []
+    times: list[float] = []
+    for key, positions in landings.items():
+        targets = [p for p in positions if key is not None and p - key <= reach] if forward else []
+        try:
+            for when, images in _runs(source, positions[0], targets):
+                stable = stroke_mask(luma_rows(images[0], 0, source.height, step=step), params)
+                for image in images[1:]:
+                    stable &= stroke_mask(luma_rows(image, 0, source.height, step=step), params)
+                masks.append(stable)
+                times.append(when)
+        except Exception as exc:  # a damaged spot: sample elsewhere
+            log.debug("region auto: sample at %.2fs failed: %s", positions[0], exc)
     if not masks:
         raise SourceError(f"{source.spec}: no frame could be decoded to find the subtitle region")
-    return masks
+    return masks, times
 
 
-def _watermark(masks: list[np.ndarray], share: float) -> np.ndarray:
-    """Where one mark stays on screen in at least ``share`` of the samples (a logo, a watermark).
+def _runs(source: VideoSource, seek: float, targets: list[float], count: int = 3) -> Iterator[tuple[float, list[av.VideoFrame]]]:
+    """Runs of ``count`` consecutive frames, with the time of their first: from the keyframe that
+    seeking to ``seek`` lands on; or, given ``targets`` (ascending), decoding forward from it, one
+    from the first frame at or after each target (targets inside a run taken are passed)."""
+    frames = source.decode_from(seek, nonref=bool(targets))
+    pending = list(targets)
+    run: list[tuple[av.VideoFrame, float]] = []
+    try:
+        for image, when in frames:
+            if not run and pending and when < pending[0]:
+                continue
+            run.append((image, when))
+            if len(run) < count:
+                continue
+            yield run[0][1], [image for image, _ in run]
+            pending = [target for target in pending if target > when]
+            if not pending:
+                return
+            run = []
+    finally:
+        frames.close()
+
+
+def _watermark(masks: list[np.ndarray], times: list[float], share: float, seconds: float) -> np.ndarray:
+    """Where one mark stays on screen in at least ``share`` of the samples (taken at ``times``), over at
+    least ``seconds``: a logo, a watermark, not one long subtitle of a short file.
 
     Pixels with a stroke in that many samples are candidates; an area of them is a mark only if,
     in that many samples, the strokes in its box are the mark: 90 % of the mark is present and
@@ -182,12 +223,13 @@ def _watermark(masks: list[np.ndarray], share: float) -> np.ndarray:
         size = np.count_nonzero(mark)
         if size < 12:
             continue
-        present = 0
-        for mask in masks:
+        present = []
+        for mask, when in zip(masks, times):
             strokes = mask[window]  # the whole box: a glyph's other strokes count against it
             common = np.count_nonzero(mark & strokes)
-            present += common >= 0.9 * size and common >= 0.9 * np.count_nonzero(strokes)
-        if present >= needed:
+            if common >= 0.9 * size and common >= 0.9 * np.count_nonzero(strokes):
+                present.append(when)
+        if len(present) >= needed and max(present) - min(present) >= seconds:
             marked[window][area] = 1
     return cv2.dilate(marked, np.ones((5, 5), np.uint8)) > 0
 
@@ -195,9 +237,11 @@ def _watermark(masks: list[np.ndarray], share: float) -> np.ndarray:
 def _subtitles_at_top(masks: list[np.ndarray], watermark: np.ndarray, rows: int, config: RegionConfig) -> bool:
     """Do subtitles sit at the top? A centred line of text there (the line finder's, so scattered
     scenery strokes do not count) in ``auto_min_share`` of the samples, as ``auto_min_lines``
-    different texts: a sign or a title shows one text, however often."""
+    different texts in one style (top edge and line height alike, as subtitles are): a sign or a
+    title shows one text, however often, and bits of scenery that chain into line-like shapes
+    (a wreath of flowers in a real clip) differ in both from shot to shot."""
     params = LineParams(min_height=4, pad_x=0, pad_y=0)
-    seen: list[np.ndarray] = []
+    seen: list[tuple[np.ndarray, int, float]] = []  # a text's strokes, its top edge and line height
     showing = 0
     for mask in masks:
         text = mask[:rows] & ~watermark[:rows]
@@ -213,9 +257,16 @@ def _subtitles_at_top(masks: list[np.ndarray], watermark: np.ndarray, rows: int,
         shown = np.zeros_like(text)
         for line in lines:
             shown[line.y0 : line.y1, line.x0 : line.x1] = text[line.y0 : line.y1, line.x0 : line.x1]
-        if not any(_same_text(shown, other) for other in seen):
-            seen.append(shown)
-    return showing >= config.auto_min_share * len(masks) and len(seen) >= config.auto_min_lines
+        if not any(_same_text(shown, other) for other, _, _ in seen):
+            seen.append((shown, min(line.y0 for line in lines), float(np.median([line.height for line in lines]))))
+    alike = max((sum(_same_style(look, other) for other in seen) for look in seen), default=0)
+    return showing >= config.auto_min_share * len(masks) and alike >= config.auto_min_lines
+
+
+def _same_style(a: tuple[np.ndarray, int, float], b: tuple[np.ndarray, int, float]) -> bool:
+    """Do two texts sit on one row (top edges within a line height) with lines of about one height?"""
+    (_, top_a, height_a), (_, top_b, height_b) = a, b
+    return abs(top_a - top_b) <= max(height_a, height_b) and max(height_a, height_b) <= 1.4 * min(height_a, height_b)
 
 
 def _same_text(a: np.ndarray, b: np.ndarray) -> bool:

@@ -236,23 +236,30 @@ class VideoSource:
             raise SourceError(f"{self.spec}: too many unreadable packets in a row; the file is badly damaged")
         return consecutive + 1
 
-    def keyframe_before(self, position: float) -> int | None:
-        """The pts of the keyframe that seeking to ``position`` lands on (demuxed, not decoded:
+    def keyframe_before(self, position: float) -> float | None:
+        """The time of the keyframe that seeking to ``position`` lands on (demuxed, not decoded:
         a few milliseconds), so that samplers can skip positions that land on the same frame."""
         self._container.seek(int((position + self.start_offset) * av.time_base), any_frame=False, backward=True)
+        time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
         for packet in self._container.demux(self._stream):
-            return packet.pts
+            return None if packet.pts is None else float(packet.pts * time_base) - self.start_offset
         return None
 
-    def sample(self, position: float, count: int) -> list[av.VideoFrame]:
-        """Seek near ``position`` seconds and decode ``count`` consecutive frames (for sampling a file)."""
+    def decode_from(self, position: float, nonref: bool = False) -> Iterator[tuple[av.VideoFrame, float]]:
+        """Seek near ``position`` seconds (to the keyframe before it) and decode on from there, with
+        each picture's time (for sampling a file). ``nonref``: skip the frames no other frame refers
+        to (B-frames mostly: 1.3-1.6x faster), for decoding forward to a time further on."""
+        time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
         self._container.seek(int((position + self.start_offset) * av.time_base), any_frame=False, backward=True)
-        images: list[av.VideoFrame] = []
-        for image in self._container.decode(self._stream):
-            images.append(image)
-            if len(images) == count:
-                break
-        return images
+        context = self._stream.codec_context
+        skip = context.skip_frame
+        context.skip_frame = "NONREF" if nonref else skip
+        try:
+            for image in self._container.decode(self._stream):
+                if image.pts is not None:
+                    yield image, float(image.pts * time_base) - self.start_offset
+        finally:
+            context.skip_frame = skip
 
     def frame_times(self) -> list[float]:
         """Every frame's time (pts minus the container start), in display order, read from the

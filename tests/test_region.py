@@ -9,10 +9,11 @@ import numpy as np
 from subflow.config import DetectorConfig, RegionConfig
 from subflow.detector import Detector, SegmentOpened
 from subflow.records import Box
-from subflow.region import Band, _subtitles_at_top, _watermark
+from subflow.region import Band, _subtitles_at_top, _watermark, auto_bands
 from subflow.source import Frame
 
 H, W = 360, 640  # half of 720p, as auto samples
+SAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "samples"
 
 
 def strokes(text: str, x: int, y: int, scale: float = 1.0) -> np.ndarray:
@@ -34,16 +35,27 @@ def samples(n: int, logo: bool) -> list[np.ndarray]:
     return out
 
 
+TIMES = [2.0 * k for k in range(12)]  # a sample every 2 s
+
+
 def test_a_mark_in_every_sample_is_a_watermark_changing_subtitles_are_not():
-    marked = _watermark(samples(12, logo=True), share=0.8)
+    marked = _watermark(samples(12, logo=True), TIMES, share=0.8, seconds=8.0)
     assert marked[10:40, 555:620].any()  # the logo
     assert not marked[300:345].any()  # six subtitles, each at the same place
-    assert not _watermark(samples(12, logo=False), share=0.8).any()
+    assert not _watermark(samples(12, logo=False), TIMES, share=0.8, seconds=8.0).any()
 
 
 def test_one_long_subtitle_is_not_a_watermark_when_it_leaves_for_a_while():
     masks = [strokes("The same line", 200, 330)] * 6 + [np.zeros((H, W), bool)] * 6
-    assert not _watermark(masks, share=0.8).any()
+    assert not _watermark(masks, TIMES, share=0.8, seconds=8.0).any()
+
+
+def test_one_subtitle_through_a_short_file_is_not_a_watermark():
+    """A short file is sampled densely: a subtitle on screen through all of a 6 s clip is in every
+    sample, yet it stays no longer than subtitles do; the same mark for 22 s is a watermark."""
+    masks = [strokes("The same line", 200, 330)] * 12
+    assert not _watermark(masks, [0.5 * k for k in range(12)], share=0.8, seconds=8.0).any()
+    assert _watermark(masks, TIMES, share=0.8, seconds=8.0).any()
 
 
 def test_top_band_needs_several_different_centred_lines():
@@ -55,6 +67,41 @@ def test_top_band_needs_several_different_centred_lines():
     assert not _subtitles_at_top(sign, none, 72, config)
     corner = [strokes(LINES[k % 6], 420, 40, 0.6) for k in range(10)] + [none] * 10  # not centred
     assert not _subtitles_at_top(corner, none, 72, config)
+
+
+def test_centred_shapes_on_different_rows_and_of_different_heights_are_not_top_subtitles():
+    """Scenery that the line finder chains into centred line-like shapes (a wreath of flowers in a
+    real clip): different from shot to shot, but never on one row at one height as subtitles are."""
+    config = RegionConfig()
+    none = np.zeros((H, W), bool)
+    shapes = [("oOoOo", 270, 30, 0.8), ("-=-=-=-=-", 230, 68, 1.0), ("xXxXxXx", 250, 50, 0.5)]
+    scenery = [strokes(*shape) for shape in shapes for _ in range(3)]
+    assert not _subtitles_at_top(scenery + [none] * 10, none, 72, config)
+
+
+def bands(name: str, **settings: float) -> list[Band]:
+    from dataclasses import replace
+
+    return auto_bands(str(SAMPLES / f"{name}.mp4"), replace(RegionConfig(), **settings), DetectorConfig())
+
+
+def test_a_short_file_with_two_keyframes_finds_its_top_subtitles():
+    """samples/top.mp4 (15 s, 2 keyframes): seeking gives 2 samples, decoding forward from them 48."""
+    assert [band.position for band in bands("top")] == ["top", "bottom"]
+    assert [band.position for band in bands("top", auto_decode_seconds=0)] == ["bottom"]  # the bound holds
+
+
+def test_a_logo_in_the_band_of_a_short_file_is_masked():
+    """samples/logo.mp4: 12 s, 2 keyframes, a logo at (1120, 605) inside the bottom band on every frame."""
+    found = bands("logo")
+    assert [band.position for band in found] == ["bottom"]
+    (logo,) = found[0].ignore
+    assert logo.x0 <= 1125 and logo.x1 >= 1190 and logo.y0 <= 610 and logo.y1 >= 630 and logo.width < 200
+
+
+def test_bottom_only_samples_stay_bottom_only():
+    for name in ("en_basic", "scenetext", "signs"):
+        assert [(band.position, band.ignore) for band in bands(name)] == [("bottom", ())], name
 
 
 def test_the_detector_never_sees_text_inside_a_masked_watermark():
