@@ -5,6 +5,15 @@ dark outline or shadow). A white top-hat keeps structures thinner than its
 kernel that stand out from their surroundings, so flat bright areas (sky,
 walls) drop out while letter strokes stay. The detector compares these masks
 over time; the line finder projects them to find text lines.
+
+On a light background (a grey wall, a pale sky) even white text cannot stand
+``contrast_min`` above its surroundings: there is not that much room between
+the background and video white. With ``contrast_share`` set, a pixel there is
+a stroke when it covers that share of the way from its background up to white
+(and stands at least ``contrast_floor`` above it). Over dark and mid-grey
+scenery the way to white is long, so the rule asks more than ``contrast_min``
+there and changes nothing: lit windows and specks on a night scene pass no
+more easily than before.
 """
 
 from __future__ import annotations
@@ -23,13 +32,25 @@ class MaskParams:
     contrast_min: int = 50  # and this much brighter than its neighbourhood (top-hat)
     stroke_max: int = 9  # top-hat kernel in pixels, wider than the widest stroke at this scale
     dark_text: bool = False  # also look for dark text on bright plates (black top-hat)
+    contrast_share: float = 0.0  # or this share of the way from the background to white (0 = off)
+    contrast_floor: int = 0  # but never less contrast than this
+
+
+WHITE = 235  # video white: the brightest luma a subtitle reaches in limited-range video
 
 
 def stroke_mask(luma: np.ndarray, params: MaskParams = MaskParams()) -> np.ndarray:
     """Boolean mask of stroke-like pixels of a 2-D ``uint8`` luma array."""
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (params.stroke_max, params.stroke_max))
     tophat = cv2.morphologyEx(luma, cv2.MORPH_TOPHAT, kernel)
-    mask = (tophat >= params.contrast_min) & (luma >= params.bright_min)
+    contrast = tophat >= params.contrast_min
+    if params.contrast_share > 0:
+        # tophat >= share * (WHITE - background), where background = luma - tophat, rearranged to
+        # (1 - share) * tophat + share * luma >= share * WHITE: one weighted sum, no signed arithmetic.
+        share = params.contrast_share
+        near_white = cv2.addWeighted(tophat, 1 - share, luma, share, 0) >= share * WHITE
+        contrast |= near_white & (tophat >= params.contrast_floor)
+    mask = contrast & (luma >= params.bright_min)
     if params.dark_text:
         blackhat = cv2.morphologyEx(luma, cv2.MORPH_BLACKHAT, kernel)
         mask |= (blackhat >= params.contrast_min) & (luma <= 255 - params.bright_min)

@@ -130,3 +130,27 @@ def test_a_stream_break_ends_what_is_on_screen_there_and_the_next_frames_start_a
     assert spans(events) == [(5, 20), (25, 40)]
     blanks = [round(e.time * FPS) for e in events if isinstance(e, BandBlank)]
     assert 20 in blanks  # the band goes blank at the break, so the cue is final at once
+
+
+def test_thin_grey_capitals_on_a_light_wall_are_strokes_and_dim_detail_on_mid_grey_is_not():
+    """Light grey capitals stand ~45 levels above a light grey wall, under ``contrast_min`` (50):
+    the detector's mask keeps them because they cover most of the way from the wall to video white.
+    The same 45 levels over a mid-grey background (room for 75 more) are still no stroke."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from subflow.textmask import stroke_mask
+
+    params = Detector(parse_bands("bottom", WIDTH, HEIGHT, RegionConfig())[0], DetectorConfig()).params
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 13)  # 25 px at half resolution
+
+    def band(background: int, text: int) -> tuple[np.ndarray, np.ndarray]:
+        image = Image.new("L", (320, 40), background)
+        ImageDraw.Draw(image).text((10, 12), "WE LEAVE FROM THE NORTH GATE", font=font, fill=text)
+        luma = np.asarray(image)
+        return luma, luma >= text - 5  # the strokes' cores
+
+    luma, strokes = band(172, 218)  # grey 238 on a 180 wall, as limited-range video carries them
+    assert stroke_mask(luma, params)[strokes].mean() > 0.9
+    luma, strokes = band(125, 170)
+    assert not stroke_mask(luma, params).any()
