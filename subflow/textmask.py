@@ -19,6 +19,7 @@ more easily than before.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -39,18 +40,28 @@ class MaskParams:
 WHITE = 235  # video white: the brightest luma a subtitle reaches in limited-range video
 
 
+@lru_cache(maxsize=16)
+def stroke_floor(params: MaskParams) -> np.ndarray:
+    """Per background level (0-255, the top-hat's opening under a pixel): the luma a stroke pixel
+    must exceed there. It stands ``contrast_min`` above its background, or on a light background
+    ``contrast_share`` of the way up to white if that is less (never under ``contrast_floor``),
+    and it is at least ``bright_min``. One table look-up per pixel instead of per-pixel sums."""
+    background = np.arange(256, dtype=np.float64)
+    need = np.full(256, float(params.contrast_min))
+    if params.contrast_share > 0:
+        toward_white = np.maximum(params.contrast_floor, np.ceil(params.contrast_share * (WHITE - background)))
+        need = np.minimum(need, toward_white)
+    lowest = np.maximum(background + need, params.bright_min)  # lowest luma that passes
+    return np.minimum(lowest - 1, 255).astype(np.uint8)  # 255: nothing passes over this background
+
+
 def stroke_mask(luma: np.ndarray, params: MaskParams = MaskParams()) -> np.ndarray:
     """Boolean mask of stroke-like pixels of a 2-D ``uint8`` luma array."""
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (params.stroke_max, params.stroke_max))
-    tophat = cv2.morphologyEx(luma, cv2.MORPH_TOPHAT, kernel)
-    contrast = tophat >= params.contrast_min
-    if params.contrast_share > 0:
-        # tophat >= share * (WHITE - background), where background = luma - tophat, rearranged to
-        # (1 - share) * tophat + share * luma >= share * WHITE: one weighted sum, no signed arithmetic.
-        share = params.contrast_share
-        near_white = cv2.addWeighted(tophat, 1 - share, luma, share, 0) >= share * WHITE
-        contrast |= near_white & (tophat >= params.contrast_floor)
-    mask = contrast & (luma >= params.bright_min)
+    # The white top-hat is luma minus this opening; comparing luma with a floor looked up from the
+    # opening tests the top-hat's contrast and the brightness at once.
+    background = cv2.morphologyEx(luma, cv2.MORPH_OPEN, kernel)
+    mask = luma > cv2.LUT(background, stroke_floor(params))
     if params.dark_text:
         blackhat = cv2.morphologyEx(luma, cv2.MORPH_BLACKHAT, kernel)
         mask |= (blackhat >= params.contrast_min) & (luma <= 255 - params.bright_min)

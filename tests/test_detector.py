@@ -154,3 +154,20 @@ def test_thin_grey_capitals_on_a_light_wall_are_strokes_and_dim_detail_on_mid_gr
     assert stroke_mask(luma, params)[strokes].mean() > 0.9
     luma, strokes = band(125, 170)
     assert not stroke_mask(luma, params).any()
+
+
+def test_without_contrast_share_the_stroke_mask_is_the_plain_top_hat_threshold():
+    """The look-up-table form of the mask equals top-hat >= contrast_min and luma >= bright_min."""
+    import cv2
+    import numpy as np
+
+    from subflow.textmask import MaskParams, stroke_mask
+
+    rng = np.random.default_rng(3)
+    params = MaskParams(contrast_min=50, bright_min=170, stroke_max=5)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+    for smooth in (1, 3, 7):
+        luma = cv2.GaussianBlur(rng.integers(0, 256, (90, 640), dtype=np.uint8), (smooth, smooth), 0)
+        tophat = cv2.morphologyEx(luma, cv2.MORPH_TOPHAT, kernel)
+        expected = (tophat >= 50) & (luma >= 170)
+        assert expected.any() and (stroke_mask(luma, params) == expected).all()
