@@ -45,7 +45,7 @@ class DetectorConfig:
     scale: int = 2  # analyse every scale-th pixel of the band (1 = full resolution)
     bright_min: int = 170  # stroke pixels are at least this bright (0-255)
     contrast_min: int = 50  # and this much brighter than their surroundings
-    contrast_share: float = 0.6  # or, on a light background, this share of the way from it to white (0 = off)
+    contrast_share: float = 0.5  # or, in light surroundings, this share of the room between them and white (0 = off)
     contrast_floor: int = 30  # but at least this much brighter
     stroke_max: int = 9  # widest stroke, in full-resolution pixels
     dark_text: bool = False  # also detect dark text on bright plates

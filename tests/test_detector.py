@@ -132,10 +132,11 @@ def test_a_stream_break_ends_what_is_on_screen_there_and_the_next_frames_start_a
     assert 20 in blanks  # the band goes blank at the break, so the cue is final at once
 
 
-def test_thin_grey_capitals_on_a_light_wall_are_strokes_and_dim_detail_on_mid_grey_is_not():
+def test_thin_grey_capitals_on_a_light_wall_are_strokes_and_dim_detail_elsewhere_is_not():
     """Light grey capitals stand ~45 levels above a light grey wall, under ``contrast_min`` (50):
-    the detector's mask keeps them because they cover most of the way from the wall to video white.
-    The same 45 levels over a mid-grey background (room for 75 more) are still no stroke."""
+    the detector's mask keeps them because that is most of the room between the wall and video
+    white. The same 45 levels over a mid-grey background (more room) are no stroke, nor is a thin
+    line 35 levels above a lit window on a night sky (the sky around it is dark)."""
     import numpy as np
     from PIL import Image, ImageDraw, ImageFont
 
@@ -154,6 +155,11 @@ def test_thin_grey_capitals_on_a_light_wall_are_strokes_and_dim_detail_on_mid_gr
     assert stroke_mask(luma, params)[strokes].mean() > 0.9
     luma, strokes = band(125, 170)
     assert not stroke_mask(luma, params).any()
+    sky = np.full((40, 320), 20, np.uint8)
+    sky[16:24, 106:114] = 215  # a lit window (13 px at 720p, as in the city backdrop), wider than the kernel
+    sky[19:21, 90:130] = 250  # a thin bright line across it (and the sky)
+    window = stroke_mask(sky, params)[:, 106:114]
+    assert not window.any()
 
 
 def test_without_contrast_share_the_stroke_mask_is_the_plain_top_hat_threshold():
