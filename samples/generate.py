@@ -336,7 +336,8 @@ def render_overlay(event: Event, width: int, height: int) -> Overlay:
     text_layer = Image.new("RGBA", (lay.width, lay.height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(text_layer)
     for line in lay.lines:
-        draw.text((lay.width // 2, line.y0 - lay.y + stroke), line.text, font=_style_font(event.style, line.text, line.size),
+        font = _style_font(event.style, line.text, line.size)
+        draw.text((lay.width // 2, line.y0 - lay.y + stroke), line.text, font=font,
                   fill=(*event.style.color, 255), anchor="ma", stroke_width=stroke, stroke_fill=(16, 16, 16, 255))
     if event.style.shadow:
         alpha = np.asarray(text_layer.getchannel("A")).astype(np.uint16) * 150 // 255
