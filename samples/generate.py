@@ -71,6 +71,7 @@ class Style:
     outline: float = 0.0045
     shadow: bool = True
     margin: float = 0.065  # distance of the block from the frame edge (bottom or top)
+    font: str = ""  # a font file instead of the script's default (e.g. a thin face); "" = FONTS
 
 
 YELLOW = (255, 230, 40)
@@ -225,6 +226,10 @@ def _font_for(text: str, size: int) -> ImageFont.FreeTypeFont:
     return _font("cjk" if _CJK.search(text) else "latin", size)
 
 
+def _style_font(style: "Style", text: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(style.font, size) if style.font else _font_for(text, size)
+
+
 def _wrap(text: str, font: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
     """Split a line that is too wide in two, at the break nearest its middle (spaces for Latin)."""
     if font.getlength(text) <= max_width:
@@ -242,7 +247,7 @@ def event_lines(event: Event, width: int, height: int) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     for i, text in enumerate(event.texts):
         size = round(event.style.sizes[min(i, len(event.style.sizes) - 1)] * height)
-        for line in _wrap(text, _font_for(text, size), 0.9 * width):
+        for line in _wrap(text, _style_font(event.style, text, size), 0.9 * width):
             out.append((line, size))
     return out
 
@@ -301,11 +306,11 @@ class Layout:
 def layout(event: Event, width: int, height: int) -> Layout:
     """Place the block centred, ``style.margin`` from the bottom (or top) edge of the frame."""
     style = event.style
-    stroke = max(2, round(style.outline * height))
+    stroke = max(2, round(style.outline * height)) if style.outline > 0 else 0  # 0: no outline
     pad = 4 * stroke
     rows = []
     for text, size in event_lines(event, width, height):
-        font = _font_for(text, size)
+        font = _style_font(style, text, size)
         ascent, descent = font.getmetrics()
         rows.append((text, size, int(font.getlength(text)) + 2 * stroke, ascent + descent + 2 * stroke))
     gaps = [round(0.12 * size) for _, size, _, _ in rows[:-1]] + [0]
@@ -331,7 +336,8 @@ def render_overlay(event: Event, width: int, height: int) -> Overlay:
     text_layer = Image.new("RGBA", (lay.width, lay.height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(text_layer)
     for line in lay.lines:
-        draw.text((lay.width // 2, line.y0 - lay.y + stroke), line.text, font=_font_for(line.text, line.size),
+        font = _style_font(event.style, line.text, line.size)
+        draw.text((lay.width // 2, line.y0 - lay.y + stroke), line.text, font=font,
                   fill=(*event.style.color, 255), anchor="ma", stroke_width=stroke, stroke_fill=(16, 16, 16, 255))
     if event.style.shadow:
         alpha = np.asarray(text_layer.getchannel("A")).astype(np.uint16) * 150 // 255
@@ -401,7 +407,7 @@ class Backdrop:
         self.rng = np.random.default_rng(scene.seed)
         self.scene = scene
         draw = {"plasma": self._plasma, "bright": self._plasma, "grain": self._plasma,
-                "stripes": self._stripes, "city": self._city, "plate": self._plate}[scene.kind]
+                "stripes": self._stripes, "city": self._city, "plate": self._plate, "grey": self._plate}[scene.kind]
         self.texture = draw()
         self.shapes = [self._shape() for _ in range(scene.shapes)]
         self.sweeps = [self._sweep() for _ in range(scene.lines)]
@@ -447,7 +453,8 @@ class Backdrop:
         keeps only its outline and shadow against it."""
         lh, lw = self.h // 4, self.w // 4
         folds = _periodic_field(self.rng, lh, lw, 1.8)[..., None]
-        img = 222 + 28 * folds + np.zeros((1, 1, 3), np.float32)
+        low, span = (165, 25) if self.scene.kind == "grey" else (222, 28)  # "grey": a light grey wall
+        img = low + span * folds + np.zeros((1, 1, 3), np.float32)
         return self._tile(img)
 
     def _shape(self) -> Shape:
@@ -867,6 +874,24 @@ def sample_plates() -> VideoSpec:
                              "yellow text on white", "a 20-frame cue", "english and chinese"))
 
 
+def sample_lowcontrast() -> VideoSpec:
+    """Thin capitals without outline or shadow, light grey on a light grey wall, small (3.5 % of
+    the height): the text stands 45-70 grey levels above its background."""
+    thin = Style(color=(238, 238, 238), sizes=(0.035,), outline=0.0, shadow=False,
+                 font="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    events = _script([
+        ("THE MEETING IS AT NOON", 55, 12),
+        ("BRING THE BLUE FOLDER", 50, 10),
+        ("WHY?", 22, 14),
+        ("WE LEAVE FROM THE NORTH GATE", 55, 10),
+        ("SEE YOU THERE", 45, 0),
+    ], style=thin, start=8)
+    return VideoSpec("lowcontrast", 1280, 720, 25, 290, events,
+                     [Scene(0, "grey", 121), Scene(140, "grey", 122, pan=(1, 0))],
+                     covers=("thin capitals without outline or shadow", "light grey text on a light grey wall",
+                             "small text (3.5 % of the frame height)"))
+
+
 SAMPLES: dict[str, Callable[[], VideoSpec]] = {
     "en_basic": sample_en_basic,
     "zh_basic": sample_zh_basic,
@@ -879,6 +904,7 @@ SAMPLES: dict[str, Callable[[], VideoSpec]] = {
     "scenetext": sample_scenetext,
     "fades": sample_fades,
     "plates": sample_plates,
+    "lowcontrast": sample_lowcontrast,
 }
 
 

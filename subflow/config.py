@@ -47,6 +47,8 @@ class DetectorConfig:
     scale: int = 2  # analyse every scale-th pixel of the band (1 = full resolution)
     bright_min: int = 170  # stroke pixels are at least this bright (0-255)
     contrast_min: int = 50  # and this much brighter than their surroundings
+    contrast_share: float = 0.5  # or, in light surroundings, this share of the room between them and white (0 = off)
+    contrast_floor: int = 30  # but at least this much brighter
     stroke_max: int = 9  # widest stroke, in full-resolution pixels
     dark_text: bool = False  # also detect dark text on bright plates
     min_text_pixels: float = 0.0005  # share of the band that must be stable strokes to count as text
@@ -324,6 +326,8 @@ LIMITS: dict[str, Limit] = {
     "detector.scale": COUNT,
     "detector.bright_min": Limit(0, 255),
     "detector.contrast_min": Limit(0, 255),
+    "detector.contrast_share": SHARE,
+    "detector.contrast_floor": Limit(0, 255),
     "detector.stroke_max": COUNT,
     "detector.min_text_pixels": SHARE,
     "detector.persist_frames": COUNT,

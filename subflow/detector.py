@@ -108,6 +108,8 @@ class Detector:
             contrast_min=config.contrast_min,
             stroke_max=max(3, (config.stroke_max // self.step) | 1),
             dark_text=config.dark_text,
+            contrast_share=config.contrast_share,
+            contrast_floor=config.contrast_floor,
         )
         self._ignore: list[tuple[slice, slice]] = []
         self.mask_out(band.ignore)

@@ -130,3 +130,50 @@ def test_a_stream_break_ends_what_is_on_screen_there_and_the_next_frames_start_a
     assert spans(events) == [(5, 20), (25, 40)]
     blanks = [round(e.time * FPS) for e in events if isinstance(e, BandBlank)]
     assert 20 in blanks  # the band goes blank at the break, so the cue is final at once
+
+
+def test_thin_grey_capitals_on_a_light_wall_are_strokes_and_dim_detail_elsewhere_is_not():
+    """Light grey capitals stand ~45 levels above a light grey wall, under ``contrast_min`` (50):
+    the detector's mask keeps them because that is most of the room between the wall and video
+    white. The same 45 levels over a mid-grey background (more room) are no stroke, nor is a thin
+    line 35 levels above a lit window on a night sky (the sky around it is dark)."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from subflow.textmask import stroke_mask
+
+    params = Detector(parse_bands("bottom", WIDTH, HEIGHT, RegionConfig())[0], DetectorConfig()).params
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 13)  # 25 px at half resolution
+
+    def band(background: int, text: int) -> tuple[np.ndarray, np.ndarray]:
+        image = Image.new("L", (320, 40), background)
+        ImageDraw.Draw(image).text((10, 12), "WE LEAVE FROM THE NORTH GATE", font=font, fill=text)
+        luma = np.asarray(image)
+        return luma, luma >= text - 5  # the strokes' cores
+
+    luma, strokes = band(172, 218)  # grey 238 on a 180 wall, as limited-range video carries them
+    assert stroke_mask(luma, params)[strokes].mean() > 0.9
+    luma, strokes = band(125, 170)
+    assert not stroke_mask(luma, params).any()
+    sky = np.full((40, 320), 20, np.uint8)
+    sky[16:24, 106:114] = 215  # a lit window (13 px at 720p, as in the city backdrop), wider than the kernel
+    sky[19:21, 90:130] = 250  # a thin bright line across it (and the sky)
+    window = stroke_mask(sky, params)[:, 106:114]
+    assert not window.any()
+
+
+def test_without_contrast_share_the_stroke_mask_is_the_plain_top_hat_threshold():
+    """The look-up-table form of the mask equals top-hat >= contrast_min and luma >= bright_min."""
+    import cv2
+    import numpy as np
+
+    from subflow.textmask import MaskParams, stroke_mask
+
+    rng = np.random.default_rng(3)
+    params = MaskParams(contrast_min=50, bright_min=170, stroke_max=5)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+    for smooth in (1, 3, 7):
+        luma = cv2.GaussianBlur(rng.integers(0, 256, (90, 640), dtype=np.uint8), (smooth, smooth), 0)
+        tophat = cv2.morphologyEx(luma, cv2.MORPH_TOPHAT, kernel)
+        expected = (tophat >= 50) & (luma >= 170)
+        assert expected.any() and (stroke_mask(luma, params) == expected).all()

@@ -73,7 +73,7 @@ def test_manifest_matches_generator() -> None:
 
 def test_committed_samples_stay_small() -> None:
     total = sum((SAMPLES / e["file"]).stat().st_size for e in MANIFEST["samples"])
-    assert total < 8 * 1024 * 1024  # 14 samples of a few seconds each; a clone stays small
+    assert total < 8 * 1024 * 1024  # 15 samples of a few seconds each; a clone stays small
 
 
 @pytest.mark.parametrize("name", list(ENTRIES))
@@ -212,7 +212,7 @@ def test_bad_input_gives_a_one_line_error(capsys, monkeypatch) -> None:
 
 def test_samples_cover_real_video_hard_cases() -> None:
     """Issue 14's classes each have a committed sample: scene text (a watermark on every frame, a
-    sign through shots, sparks between cues), fades, bright plates."""
+    sign through shots, sparks between cues), fades, bright plates, thin low-contrast text."""
     specs = {name: make() for name, make in gen.SAMPLES.items()}
     marks = [mark for spec in specs.values() for mark in spec.marks]
     assert any(m.start == 0 and m.end == spec.frames for spec in specs.values() for m in spec.marks), "watermark"
@@ -220,6 +220,8 @@ def test_samples_cover_real_video_hard_cases() -> None:
     assert any(len(m.text) > 4 and m.end - m.start > 100 for m in marks), "sign"
     assert any(e.fade for spec in specs.values() for e in spec.events), "fade"
     assert any(s.kind == "plate" for spec in specs.values() for s in spec.scenes), "bright plate"
+    assert any(e.style.outline == 0 and not e.style.shadow and e.style.sizes[0] <= 0.035
+               for spec in specs.values() for e in spec.events), "thin low-contrast text"
 
 
 def test_a_fade_crosses_half_strength_on_the_cue_boundaries() -> None:
