@@ -43,7 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "hunyuan")]
 
-from subflow.engines.hunyuan import BARE_IMAGE, WRAPPED_IMAGE, HunyuanVLLMEngine, describe_adjustments, installed_vllm, vllm_adjustments  # noqa: E402
+from subflow.engines.hunyuan import HunyuanVLLMEngine, describe_adjustments, installed_vllm, vllm_adjustments  # noqa: E402
 from subflow.engines.hunyuan_api import HunyuanAPIEngine  # noqa: E402
 from subflow.engines.hunyuan_common import PROMPTS  # noqa: E402
 from subflow.recognizer import run_on_engine_loop  # noqa: E402
@@ -278,8 +278,6 @@ def serve_command(checkpoint: str, port: int, engine: HunyuanVLLMEngine) -> list
            "--gpu-memory-utilization", str(s.gpu_memory_utilization), "--dtype", s.dtype]
     if s.enforce_eager:
         cmd.append("--enforce-eager")
-    if s.renderer_workers:
-        cmd += ["--renderer-num-workers", str(s.renderer_workers)]
     for adjustment in engine.adjustments:
         for key, value in adjustment.args.items():
             cmd += [f"--{key.replace('_', '-')}", value if isinstance(value, str) else json.dumps(value)]
@@ -381,7 +379,8 @@ def main() -> int:
         cmd = serve_command(str(checkpoint), args.port, vllm_engine)
         if args.bare_image_template:
             template = Path(args.out).with_suffix(".chat_template.jinja")
-            template.write_text((checkpoint / "chat_template.jinja").read_text().replace(WRAPPED_IMAGE, BARE_IMAGE))
+            wrapped = "<｜hy_place▁holder▁no▁100｜><｜hy_place▁holder▁no▁102｜><｜hy_place▁holder▁no▁101｜>"
+            template.write_text((checkpoint / "chat_template.jinja").read_text().replace(wrapped, "<｜hy_place▁holder▁no▁102｜>"))
             cmd += ["--chat-template", str(template), "--chat-template-content-format", "openai"]
         report["serve_command"] = " ".join(cmd)
         log = open(Path(args.out).with_suffix(".server.log"), "w")

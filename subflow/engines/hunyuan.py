@@ -37,9 +37,6 @@ class VLLMOptions(HunyuanOptions):
     gpu_memory_utilization: float = 0.5  # the model needs ~3 GB; the rest is KV cache
     dtype: str = "auto"
     enforce_eager: bool = False  # True skips CUDA graph capture (faster start, slower decode)
-    # Threads that prepare requests (tokenizer, image processor: ~20 ms a 1920x192 strip) off the event loop,
-    # through vLLM's renderer (its renderer_num_workers); 0 = inside generate(), one request at a time.
-    renderer_workers: int = 8
     engine_args: dict[str, Any] = field(default_factory=dict)  # any other vllm AsyncEngineArgs field
 
 
@@ -54,12 +51,6 @@ class Adjustment:
     why: str
     args: dict[str, Any] = field(default_factory=dict)  # AsyncEngineArgs fields
     env: dict[str, str] = field(default_factory=dict)  # read by vLLM's engine core when it starts
-    bare_image: bool = False  # prompts carry the image placeholder alone, without its start/end tokens
-
-
-# How the model's chat template renders an image, and the placeholder alone (tokens of the checkpoint's vocabulary).
-WRAPPED_IMAGE = "<｜hy_place▁holder▁no▁100｜><｜hy_place▁holder▁no▁102｜><｜hy_place▁holder▁no▁101｜>"
-BARE_IMAGE = "<｜hy_place▁holder▁no▁102｜>"
 
 
 def installed_vllm() -> tuple[str | None, bool]:
@@ -104,11 +95,6 @@ def vllm_adjustments(native_model: bool) -> list[Adjustment]:
         # intermediate_tensors; HunYuanVLForConditionalGeneration.forward requires it (seen on the H200).
         Adjustment("VLLM_USE_V2_MODEL_RUNNER=0", "the V2 model runner cannot call the native HunYuanVL model",
                    env={"VLLM_USE_V2_MODEL_RUNNER": "0"}),
-        # A prompt rendered to token ids first (the renderer path, as vllm serve does) gets the image's start and
-        # end tokens from vLLM's prompt update a second time: two image starts for one image, and an IndexError
-        # in get_xdrope_input_positions at the first request (seen on the H200 with vllm serve 0.26).
-        Adjustment("bare image placeholder in prompts", "the native model's prompt update adds the image start/end "
-                   "tokens itself", bare_image=True),
     ]
 
 
@@ -160,7 +146,6 @@ class HunyuanVLLMEngine(HunyuanEngine):
         self._peak = _PeakRunning()
         self.inflight = 0
         self.peak_inflight = 0
-        self.rendered = 0  # requests prepared on vLLM's renderer threads (the rest inside generate())
         self.vllm_version, native = installed_vllm()
         self.adjustments = vllm_adjustments(native)
 
@@ -184,8 +169,6 @@ class HunyuanVLLMEngine(HunyuanEngine):
             mm_processor_cache_gb=0,
             limit_mm_per_prompt={"image": 1},
         )
-        if s.renderer_workers and "renderer_num_workers" in AsyncEngineArgs.__dataclass_fields__:
-            args["renderer_num_workers"] = s.renderer_workers  # needs mm_processor_cache_gb 0 (set above)
         for adjustment in self.adjustments:
             args.update(adjustment.args)
         args.update(s.engine_args)  # the user's word is last
@@ -211,12 +194,9 @@ class HunyuanVLLMEngine(HunyuanEngine):
             self._tokenizer = await tokenizer if inspect.isawaitable(tokenizer) else tokenizer
 
     def _prompt_text(self, prompt: str) -> str:
-        text = self._tokenizer.apply_chat_template(
+        return self._tokenizer.apply_chat_template(
             chat_messages(prompt, {"type": "image"}), tokenize=False, add_generation_prompt=True
         )
-        if self.settings.renderer_workers and any(a.bare_image for a in self.adjustments):
-            text = text.replace(WRAPPED_IMAGE, BARE_IMAGE)
-        return text
 
     async def _generate(self, images: list[np.ndarray], prompt: str) -> list[Answer]:
         await self._start()
@@ -226,8 +206,8 @@ class HunyuanVLLMEngine(HunyuanEngine):
     def sampling_params(self, **extra: Any) -> Any:
         """vLLM's SamplingParams for every request (every value explicit, see hunyuan_common).
 
-        Only the final output comes back: we never stream, and a per-token output would cost the
-        front end a detokenising wake-up per request and step."""
+        Only the final output comes back: nothing here streams, and per-token outputs would wake the
+        front end to detokenise every request at every step."""
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
@@ -243,26 +223,11 @@ class HunyuanVLLMEngine(HunyuanEngine):
             **extra,
         )
 
-    async def _request(self, image: np.ndarray, text: str) -> Any:
-        """The request for one crop, prepared on vLLM's renderer threads where this vLLM has them.
-
-        A raw prompt makes ``generate`` run the tokenizer and the image processor on this event loop,
-        one request at a time (vLLM 0.26): ~20 ms a strip on the H200's host, which capped the engine
-        at ~45 strips/s. ``Renderer.render_cmpl_async`` is vLLM's own way around that (what
-        ``vllm serve`` uses): the same processing, on ``renderer_num_workers`` threads."""
+    async def _one(self, image: np.ndarray, text: str) -> Answer:
         from PIL import Image
 
-        prompt = {"prompt": text, "multi_modal_data": {"image": Image.fromarray(image)}}
-        renderer = getattr(self._llm, "renderer", None)
-        if not self.settings.renderer_workers or not hasattr(renderer, "render_cmpl_async"):
-            return prompt
-        (engine_input,) = await renderer.render_cmpl_async([prompt], renderer.default_cmpl_tok_params)
-        self.rendered += 1
-        return engine_input
-
-    async def _one(self, image: np.ndarray, text: str) -> Answer:
         params = self.sampling_params()
-        request = await self._request(image, text)
+        request = {"prompt": text, "multi_modal_data": {"image": Image.fromarray(image)}}
         self.inflight += 1
         self.peak_inflight = max(self.peak_inflight, self.inflight)
         final = None

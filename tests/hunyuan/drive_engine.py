@@ -27,7 +27,7 @@ def main(name: str, options: str, video: str, crops_file: str) -> None:
         cues = [[cue.start, cue.end, cue.lines] for cue in extract(video, engine=engine)]
         crops = list(np.load(crops_file).values())
         reads = run_on_engine_loop(engine.recognize(crops, Task()))
-        stats = {key: getattr(engine, key) for key in ("peak_inflight", "peak_batched", "rendered") if hasattr(engine, key)}
+        stats = {key: getattr(engine, key) for key in ("peak_inflight", "peak_batched") if hasattr(engine, key)}
     finally:
         run_on_engine_loop(engine.aclose())
     print(json.dumps({"cues": cues, "texts": [read.text for read in reads], "stats": stats}), flush=True)

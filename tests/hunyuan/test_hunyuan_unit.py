@@ -306,24 +306,8 @@ def test_vllm_releases_with_their_own_model_get_runner_and_architecture():
     assert args == {"runner": "generate", "hf_overrides": {"architectures": [ARCHITECTURE]}}
     assert [a.env for a in vllm_adjustments(True) if a.env] == [{"VLLM_USE_V2_MODEL_RUNNER": "0"}]
     assert describe_adjustments(vllm_adjustments(True)) == (
-        f"runner=generate; hf_overrides.architectures=[{ARCHITECTURE}]; VLLM_USE_V2_MODEL_RUNNER=0; "
-        "bare image placeholder in prompts")
+        f"runner=generate; hf_overrides.architectures=[{ARCHITECTURE}]; VLLM_USE_V2_MODEL_RUNNER=0")
     assert describe_adjustments([]) == "nothing"
-
-
-def test_prompts_for_the_native_model_carry_the_bare_image_placeholder():
-    """Requests rendered to token ids get the image's start/end from vLLM 0.26's prompt update: never twice."""
-    from subflow.engines.hunyuan import BARE_IMAGE, WRAPPED_IMAGE, HunyuanVLLMEngine, vllm_adjustments
-
-    class Template:
-        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
-            return f"<sys>{WRAPPED_IMAGE}{messages[1]['content'][1]['text']}<assistant>"
-
-    for native, workers, image in ((True, 8, BARE_IMAGE), (True, 0, WRAPPED_IMAGE), (False, 8, WRAPPED_IMAGE)):
-        engine = HunyuanVLLMEngine(model="m", renderer_workers=workers)
-        engine.adjustments = vllm_adjustments(native_model=native)
-        engine._tokenizer = Template()
-        assert engine._prompt_text("read") == f"<sys>{image}read<assistant>", (native, workers)
 
 
 def test_installed_vllm_is_found_without_importing_it(tmp_path, monkeypatch):
