@@ -103,14 +103,7 @@ class Detector:
         self.config = config
         self.step = max(1, config.scale)
         box = band.box
-        self.params = MaskParams(
-            bright_min=config.bright_min,
-            contrast_min=config.contrast_min,
-            stroke_max=max(3, (config.stroke_max // self.step) | 1),
-            dark_text=config.dark_text,
-            contrast_share=config.contrast_share,
-            contrast_floor=config.contrast_floor,
-        )
+        self.params = MaskParams.for_detector(config, self.step)
         self._ignore: list[tuple[slice, slice]] = []
         self.mask_out(band.ignore)
         area = len(range(box.y0, box.y1, self.step)) * len(range(box.x0, box.x1, self.step))

@@ -107,7 +107,7 @@ class BandLearner:
     def __init__(self, config: RegionConfig, detector: DetectorConfig, width: int, height: int, seconds: float) -> None:
         self.config, self.width, self.height, self.seconds = config, width, height, seconds
         step = _SAMPLE_STEP
-        self.params = MaskParams(detector.bright_min, detector.contrast_min, max(3, (detector.stroke_max // step) | 1), detector.dark_text)
+        self.params = MaskParams.for_detector(detector, step)
         self.every = 8
         self.masks: list[np.ndarray] = []
         self.times: list[float] = []  # when each sample was taken
@@ -146,7 +146,7 @@ def _stable_masks(source: VideoSource, config: RegionConfig, detector: DetectorC
     frames, to every position that landed on it, at most ``auto_decode_seconds`` of video in all.
     """
     step = _SAMPLE_STEP
-    params = MaskParams(detector.bright_min, detector.contrast_min, max(3, (detector.stroke_max // step) | 1), detector.dark_text)
+    params = MaskParams.for_detector(detector, step)
     duration = source.duration or 0.0
     landings: dict[float | None, list[float]] = {}  # keyframe time -> the positions that land on it
     for position in np.linspace(0.02, 0.98, config.auto_samples) * duration:

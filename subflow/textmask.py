@@ -21,9 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from .config import DetectorConfig
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,18 @@ class MaskParams:
     dark_text: bool = False  # also look for dark text on bright plates (black top-hat)
     contrast_share: float = 0.0  # or this share of the way from the surrounding to white (0 = off)
     contrast_floor: int = 0  # but never less contrast than this
+
+    @classmethod
+    def for_detector(cls, config: "DetectorConfig", step: int) -> "MaskParams":
+        """The detector's thresholds for a mask taken at every ``step``-th pixel (its kernel shrinks with it)."""
+        return cls(
+            bright_min=config.bright_min,
+            contrast_min=config.contrast_min,
+            stroke_max=max(3, (config.stroke_max // step) | 1),
+            dark_text=config.dark_text,
+            contrast_share=config.contrast_share,
+            contrast_floor=config.contrast_floor,
+        )
 
 
 WHITE = 235  # video white: the brightest luma a subtitle reaches in limited-range video

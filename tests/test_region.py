@@ -138,3 +138,22 @@ def learned(name: str, seconds: float) -> list[str] | None:
 def test_a_stream_learns_its_top_band_from_its_first_seconds():
     assert learned("top", 13.0) == ["top", "bottom"]  # four different top lines in 13 s
     assert learned("en_basic", 13.0) == ["bottom"]
+
+
+def test_thin_low_contrast_top_subtitles_open_the_top_band(tmp_path):
+    """Sampling uses the detector's adaptive contrast: thin grey capitals at the top on a light wall
+    (samples/lowcontrast.mp4 moved up) open the top band; with the plain threshold they do not."""
+    import dataclasses
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("samples_generate", SAMPLES / "generate.py")
+    generate = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(generate)  # registered first: its dataclasses look their module up by name
+    low = generate.sample_lowcontrast()
+    video = generate.render(dataclasses.replace(low, events=[dataclasses.replace(e, top=True) for e in low.events]),
+                            tmp_path / "lowtop.mp4")
+    found = auto_bands(str(video), RegionConfig(), DetectorConfig())
+    assert [band.position for band in found] == ["top", "bottom"]
+    plain = auto_bands(str(video), RegionConfig(), DetectorConfig(contrast_share=0.0))
+    assert [band.position for band in plain] == ["bottom"]
