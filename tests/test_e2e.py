@@ -14,6 +14,8 @@ import pytest
 from subflow import extract
 from subflow.score import load_cues, score
 
+pytestmark = pytest.mark.slow  # every bundled sample through the whole pipeline
+
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MANIFEST = json.loads((SAMPLES / "manifest.json").read_text())["samples"]
 
