@@ -42,6 +42,10 @@ class Engine(abc.ABC):
     async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
         """Read every crop; the result has exactly one entry per crop."""
 
+    def load(self) -> None:
+        """Load models now instead of on the first call (a Ray engine actor does so while the first
+        videos start decoding). By default there is nothing to load ahead."""
+
     async def aclose(self) -> None:
         """Release models, sessions and connections."""
 

@@ -138,6 +138,10 @@ class RapidEngine(CPUEngine):
             return False
         return bool(boxes) or crop.shape[0] >= 2 * self.line_params.min_height
 
+    def load(self) -> None:
+        with self._lock:
+            self._model()
+
     def describe(self) -> str:
         rec = Path(self.settings.rec_model).name if self.settings.rec_model else "PP-OCRv6 small"
         threads = self.settings.threads or os.cpu_count()
