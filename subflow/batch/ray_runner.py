@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from .work import GPU_ENGINES, VideoResult, extract_video, worker_name
 class _Request:
     crops: list[np.ndarray]
     task: Task
+    engine: Engine  # the video's engine (see Engine.for_input)
     answer: asyncio.Future
 
 
@@ -65,6 +67,7 @@ class EngineActor:
         self.engine.load()  # now, while the first tasks start, not on their first crops
         self.limit = config.batch.engine_batch or 4 * self.engine.max_batch
         self.slots = max(1, self.engine.max_inflight)
+        self.videos: dict[str, Engine] = {}  # video -> the engine it reads with (Engine.for_input)
         self.waiting: deque[_Request] = deque()
         self.busy = 0
         self.calls = self.crops = self.requests = 0
@@ -75,11 +78,18 @@ class EngineActor:
     def stats(self) -> dict:
         return {"calls": self.calls, "crops": self.crops, "requests": self.requests}
 
-    async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
-        request = _Request(list(crops), task, asyncio.get_running_loop().create_future())
+    async def recognize(self, crops: Sequence[np.ndarray], task: Task, video: str) -> list[Recognition]:
+        engine = self.videos.get(video)
+        if engine is None:  # a video's first crops: per-video state starts fresh, as extract's does
+            engine = self.videos[video] = self.engine.for_input()
+        request = _Request(list(crops), task, engine, asyncio.get_running_loop().create_future())
         self.waiting.append(request)
         self._start_calls()
         return await request.answer
+
+    def forget(self, video: str) -> None:
+        """A video is finished: drop its engine view."""
+        self.videos.pop(video, None)
 
     def _start_calls(self) -> None:
         while self.waiting and self.busy < self.slots:
@@ -87,17 +97,22 @@ class EngineActor:
             asyncio.get_running_loop().create_task(self._call(self._take()))
 
     def _take(self) -> list[_Request]:
-        """Queued requests (of one task) for one engine call: up to ``limit`` crops, at least one request."""
+        """Queued requests (of one task and engine) for one engine call: up to ``limit`` crops, at least one request."""
         batch = [self.waiting.popleft()]
         size = len(batch[0].crops)
-        while self.waiting and self.waiting[0].task == batch[0].task and size + len(self.waiting[0].crops) <= self.limit:
+        while (
+            self.waiting
+            and self.waiting[0].task == batch[0].task
+            and self.waiting[0].engine is batch[0].engine
+            and size + len(self.waiting[0].crops) <= self.limit
+        ):
             size += len(self.waiting[0].crops)
             batch.append(self.waiting.popleft())
         return batch
 
     async def _call(self, batch: list[_Request]) -> None:
         try:
-            answers = await self.engine.recognize([crop for r in batch for crop in r.crops], batch[0].task)
+            answers = await batch[0].engine.recognize([crop for r in batch for crop in r.crops], batch[0].task)
             start = 0
             for request in batch:
                 request.answer.set_result(answers[start : start + len(request.crops)])
@@ -126,6 +141,7 @@ class RemoteEngine(Engine):
     def __init__(self, actor: "ray.actor.ActorHandle", info: "ray.ObjectRef", inflight: int) -> None:
         super().__init__()
         self.actor = actor
+        self.video = uuid.uuid4().hex  # this video's engine state on the actor (a retried task starts afresh)
         self.max_inflight = inflight
         self._info_ref = info
         self._info: dict | None = None
@@ -141,7 +157,7 @@ class RemoteEngine(Engine):
         return self.info["max_batch"]
 
     async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
-        return await asyncio.wrap_future(self.actor.recognize.remote(list(crops), task).future())
+        return await asyncio.wrap_future(self.actor.recognize.remote(list(crops), task, self.video).future())
 
     def describe(self) -> str:
         return f"{self.info['describe']}, in a Ray actor"
@@ -151,7 +167,10 @@ def _extract_task(item: Item, config: Config, actor: "ray.actor.ActorHandle", in
     """A Ray task: one video through the pipeline, reading crops through ``actor``
     (``info``: the actor's info reference, in a list so that Ray does not wait for it before starting the task)."""
     remote = RemoteEngine(actor, info[0], config.batch.inflight)
-    return extract_video(Pipeline(config, engine=remote), item)
+    try:
+        return extract_video(Pipeline(config, engine=remote), item)
+    finally:
+        actor.forget.remote(remote.video)
 
 
 class RayRunner:

@@ -52,6 +52,12 @@ class Engine(abc.ABC):
     def reset(self) -> None:
         """A new input begins: forget what was learnt from the last one (models stay loaded)."""
 
+    def for_input(self) -> "Engine":
+        """The engine to read one input with, beside others that share it (a Ray engine actor serves many
+        videos at once): this engine itself, whose calls may mix crops of many inputs, unless it keeps
+        state per input (what :meth:`reset` forgets); then a view that shares the loaded models."""
+        return self
+
     def describe(self) -> str:
         """One line for logs and the end summary."""
         return self.name

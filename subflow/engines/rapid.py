@@ -17,6 +17,7 @@ tries to download anything.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -141,6 +142,15 @@ class RapidEngine(CPUEngine):
     def load(self) -> None:
         with self._lock:
             self._model()
+
+    def for_input(self) -> "RapidEngine":
+        """A view for one input: the same models and model lock, its own script check (kept per input,
+        as :meth:`reset` keeps it for one input after another)."""
+        self.load()
+        view = copy.copy(self)
+        view.script_check = ScriptCheck(switch=self.settings.switch_script)
+        view._switched = None
+        return view
 
     def describe(self) -> str:
         rec = Path(self.settings.rec_model).name if self.settings.rec_model else "PP-OCRv6 small"
