@@ -10,7 +10,8 @@ loading and Ray's connection included), on the same videos:
 - ``extract all``: one ``subflow extract`` of every video (one process, the engine loaded once);
 - ``batch local``: ``subflow batch`` with one worker (and engine) per core;
 - ``batch ray``: ``subflow batch --ray`` on a Ray head started here for the run (as many CPUs as
-  cores), with its defaults (one engine actor reserving a CPU), and with the engine actor reserving
+  cores), with its defaults (one engine actor, reserving no CPU below 4 CPUs per actor since
+  2026-12-03, one CPU before), and with the engine actor reserving
   no CPU slot (so as many videos decode as there are cores). Ray mode on one machine is also the
   "shared engine process" design (every video's crops go to one engine in another process),
   measured here against local mode's engine per worker.

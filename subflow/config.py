@@ -166,7 +166,7 @@ class BatchConfig:
     attempts: int = 3  # tries per video when the process working on it dies
     engines: int = 0  # Ray mode: engine actors; 0 = one per gpus_per_engine GPUs, else one per 4 cluster CPUs
     gpus_per_engine: float = 1.0  # Ray mode: GPUs per engine actor (GPU engines on a cluster with GPUs)
-    cpus_per_engine: float = 1.0  # Ray mode: CPUs reserved by an engine actor
+    cpus_per_engine: float = -1.0  # Ray mode: CPUs reserved by an engine actor; -1 = 1, or 0 below 4 CPUs per actor
     cpus_per_task: float = 1.0  # Ray mode: CPUs reserved by a decode+detect task
     videos_per_engine: int = 0  # Ray mode: videos feeding one engine actor at once; 0 = as many as the CPUs allow
     inflight: int = 2  # Ray mode: engine requests in flight per video (back-pressure on fast decoders)
@@ -372,7 +372,7 @@ LIMITS: dict[str, Limit] = {
     "batch.attempts": COUNT,
     "batch.engines": NON_NEGATIVE,
     "batch.gpus_per_engine": NON_NEGATIVE,
-    "batch.cpus_per_engine": NON_NEGATIVE,
+    "batch.cpus_per_engine": Limit(-1),
     "batch.cpus_per_task": NON_NEGATIVE,
     "batch.videos_per_engine": NON_NEGATIVE,
     "batch.inflight": COUNT,

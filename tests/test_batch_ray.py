@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from batch_support import assert_same_as_extract, batch_inputs, cmdline, interrupt_after_first, manifest, start, subflow, wait_for
+from batch_support import (
+    assert_same_as_extract, batch_inputs, cmdline, config_file, extract_reference, interrupt_after_first, manifest, start, subflow,
+    video_tree, wait_for,
+)
 
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.batch, pytest.mark.slow]
@@ -142,3 +145,19 @@ def test_ctrl_c_on_ray_then_resume(first_run, tmp_path):
     assert summary["skipped"] == done_before and summary["done"] == 4 - done_before, rest.stderr
     assert "hardware decoding (cuda) is not available here" in rest.stderr
     assert_same_as_extract(out, first_run["refs"])
+
+
+def test_each_video_keeps_its_own_script_check_on_the_shared_actor(cluster, tmp_path):
+    # One actor reads both videos, English first: a script check shared by them would count the
+    # English lines and never switch ru_basic to Tesseract, as extract does (it lost its subtitles).
+    names = ["en_basic", "ru_basic"]
+    tree = video_tree(tmp_path, names)
+    config = config_file(tmp_path)
+    out = tmp_path / "subs"
+    result = subflow("batch", str(tree), "--out-dir", str(out), "--ray", cluster, "--config", str(config),
+                     "--set", "batch.videos_per_engine=1", "-q")
+    assert result.returncode == 0, result.stderr
+    for i, name in enumerate(names):
+        video = next(tree.rglob(f"{name}.mp4"))
+        ref = extract_reference(video, tmp_path / "ref" / f"{name}.srt", config)
+        assert (out / ("season2/" if i % 2 else "") / f"{name}.srt").read_bytes() == ref, f"{name}: batch and extract differ"

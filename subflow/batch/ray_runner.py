@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ from .work import GPU_ENGINES, VideoResult, extract_video, worker_name
 class _Request:
     crops: list[np.ndarray]
     task: Task
+    engine: Engine  # the video's engine (see Engine.for_input)
     answer: asyncio.Future
 
 
@@ -62,8 +64,10 @@ class EngineActor:
     def __init__(self, config: Config) -> None:
         name = config.recognizer.engine
         self.engine = create_engine(name, **config.engine_options(name))
+        self.engine.load()  # now, while the first tasks start, not on their first crops
         self.limit = config.batch.engine_batch or 4 * self.engine.max_batch
         self.slots = max(1, self.engine.max_inflight)
+        self.videos: dict[str, Engine] = {}  # video -> the engine it reads with (Engine.for_input)
         self.waiting: deque[_Request] = deque()
         self.busy = 0
         self.calls = self.crops = self.requests = 0
@@ -74,11 +78,18 @@ class EngineActor:
     def stats(self) -> dict:
         return {"calls": self.calls, "crops": self.crops, "requests": self.requests}
 
-    async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
-        request = _Request(list(crops), task, asyncio.get_running_loop().create_future())
+    async def recognize(self, crops: Sequence[np.ndarray], task: Task, video: str) -> list[Recognition]:
+        engine = self.videos.get(video)
+        if engine is None:  # a video's first crops: per-video state starts fresh, as extract's does
+            engine = self.videos[video] = self.engine.for_input()
+        request = _Request(list(crops), task, engine, asyncio.get_running_loop().create_future())
         self.waiting.append(request)
         self._start_calls()
         return await request.answer
+
+    def forget(self, video: str) -> None:
+        """A video is finished: drop its engine view."""
+        self.videos.pop(video, None)
 
     def _start_calls(self) -> None:
         while self.waiting and self.busy < self.slots:
@@ -86,17 +97,22 @@ class EngineActor:
             asyncio.get_running_loop().create_task(self._call(self._take()))
 
     def _take(self) -> list[_Request]:
-        """Queued requests (of one task) for one engine call: up to ``limit`` crops, at least one request."""
+        """Queued requests (of one task and engine) for one engine call: up to ``limit`` crops, at least one request."""
         batch = [self.waiting.popleft()]
         size = len(batch[0].crops)
-        while self.waiting and self.waiting[0].task == batch[0].task and size + len(self.waiting[0].crops) <= self.limit:
+        while (
+            self.waiting
+            and self.waiting[0].task == batch[0].task
+            and self.waiting[0].engine is batch[0].engine
+            and size + len(self.waiting[0].crops) <= self.limit
+        ):
             size += len(self.waiting[0].crops)
             batch.append(self.waiting.popleft())
         return batch
 
     async def _call(self, batch: list[_Request]) -> None:
         try:
-            answers = await self.engine.recognize([crop for r in batch for crop in r.crops], batch[0].task)
+            answers = await batch[0].engine.recognize([crop for r in batch for crop in r.crops], batch[0].task)
             start = 0
             for request in batch:
                 request.answer.set_result(answers[start : start + len(request.crops)])
@@ -114,28 +130,47 @@ class EngineActor:
 
 
 class RemoteEngine(Engine):
-    """The pipeline's side of an :class:`EngineActor`: ``recognize`` is a call to the actor."""
+    """The pipeline's side of an :class:`EngineActor`: ``recognize`` is a call to the actor.
+
+    The actor's :meth:`EngineActor.info` comes as a reference, fetched when the pipeline first
+    needs it (its batch size), so a task opens its video while the actor is still loading.
+    """
 
     name = "ray"
 
-    def __init__(self, actor: "ray.actor.ActorHandle", max_batch: int, inflight: int, describe: str) -> None:
+    def __init__(self, actor: "ray.actor.ActorHandle", info: "ray.ObjectRef", inflight: int) -> None:
         super().__init__()
         self.actor = actor
-        self.max_batch = max_batch
+        self.video = uuid.uuid4().hex  # this video's engine state on the actor (a retried task starts afresh)
         self.max_inflight = inflight
-        self._describe = describe
+        self._info_ref = info
+        self._info: dict | None = None
+
+    @property
+    def info(self) -> dict:
+        if self._info is None:
+            self._info = ray.get(self._info_ref)
+        return self._info
+
+    @property
+    def max_batch(self) -> int:  # type: ignore[override]
+        return self.info["max_batch"]
 
     async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
-        return await asyncio.wrap_future(self.actor.recognize.remote(list(crops), task).future())
+        return await asyncio.wrap_future(self.actor.recognize.remote(list(crops), task, self.video).future())
 
     def describe(self) -> str:
-        return f"{self._describe}, in a Ray actor"
+        return f"{self.info['describe']}, in a Ray actor"
 
 
-def _extract_task(item: Item, config: Config, actor: "ray.actor.ActorHandle", engine: dict) -> VideoResult:
-    """A Ray task: one video through the pipeline, reading crops through ``actor``."""
-    remote = RemoteEngine(actor, engine["max_batch"], config.batch.inflight, engine["describe"])
-    return extract_video(Pipeline(config, engine=remote), item)
+def _extract_task(item: Item, config: Config, actor: "ray.actor.ActorHandle", info: list) -> VideoResult:
+    """A Ray task: one video through the pipeline, reading crops through ``actor``
+    (``info``: the actor's info reference, in a list so that Ray does not wait for it before starting the task)."""
+    remote = RemoteEngine(actor, info[0], config.batch.inflight)
+    try:
+        return extract_video(Pipeline(config, engine=remote), item)
+    finally:
+        actor.forget.remote(remote.video)
 
 
 class RayRunner:
@@ -145,12 +180,17 @@ class RayRunner:
         self.config = config
         self.address = None if address == "local" else address
         self.actors: list = []
+        self.infos: list = []  # each actor's info() reference: it answers once the engine has loaded
         self.engine: dict = {}
         self.per_engine = 1
         self.gpus = 0.0
+        self.cpus = 0.0  # reserved by each engine actor
 
     def start(self) -> None:
-        """Connect (or start a one-machine cluster for ``local``) and create the engine actors."""
+        """Connect (or start a one-machine cluster for ``local``) and start creating the engine actors.
+
+        Nothing waits for the actors here: they load their engines while :meth:`run` starts the first
+        tasks, and :meth:`run` checks that they came up."""
         batch = self.config.batch
         try:
             ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=True, configure_logging=True)
@@ -165,25 +205,32 @@ class RayRunner:
         use_gpus = self.config.recognizer.engine in GPU_ENGINES and gpus >= batch.gpus_per_engine > 0
         self.gpus = batch.gpus_per_engine if use_gpus else 0.0
         count = batch.engines or (int(gpus // batch.gpus_per_engine) if use_gpus else max(1, int(cpus // 4)))
+        self.cpus = _engine_cpus(batch.cpus_per_engine, cpus, count)
         actor_class = ray.remote(EngineActor).options(
-            num_cpus=batch.cpus_per_engine,
+            num_cpus=self.cpus,
             num_gpus=self.gpus,
             max_restarts=batch.restarts,
             max_task_retries=batch.restarts,
             max_concurrency=1000,  # async calls waiting for a batch; the real bound is set by the driver and the videos
         )
         self.actors = [actor_class.remote(self.config) for _ in range(count)]
-        try:
-            self.engine = ray.get(self.actors[0].info.remote())
-        except ray.exceptions.RayActorError as exc:
-            raise EngineError(f"the engine actor cannot start: {_one_line(exc)}") from None
-        free = max(batch.cpus_per_task, cpus - count * batch.cpus_per_engine)
+        self.infos = [actor.info.remote() for actor in self.actors]
+        free = max(batch.cpus_per_task, cpus - count * self.cpus)
         self.per_engine = batch.videos_per_engine or max(1, int(free // batch.cpus_per_task) // count)
 
+    def _engines_up(self) -> dict:
+        """The first actor's info, once every actor has loaded its engine; one that cannot is a usage error."""
+        if not self.engine:
+            try:
+                self.engine = ray.get(self.infos)[0]
+            except ray.exceptions.RayActorError as exc:
+                raise EngineError(f"the engine actor cannot start: {_one_line(exc)}") from None
+        return self.engine
+
     def describe(self) -> str:
-        where = f"{self.gpus:g} GPU each" if self.gpus else f"{self.config.batch.cpus_per_engine:g} CPU each"
+        where = f"{self.gpus:g} GPU each" if self.gpus else f"{self.cpus:g} CPU each"
         return (
-            f"ray: {len(self.actors)} engine actors ({self.engine.get('describe', '')}; {where}), "
+            f"ray: {len(self.actors)} engine actors ({self.engine.get('describe') or self.config.recognizer.engine}; {where}), "
             f"up to {self.per_engine} videos per actor"
         )
 
@@ -209,8 +256,9 @@ class RayRunner:
                 while todo and min(load) < self.per_engine:
                     index = load.index(min(load))
                     item = todo.popleft()
-                    running[task.remote(item, config_ref, self.actors[index], self.engine)] = (item, index)
+                    running[task.remote(item, config_ref, self.actors[index], [self.infos[index]])] = (item, index)
                     load[index] += 1
+                self._engines_up()  # the first tasks are starting meanwhile
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=0.2)
                 if stop.is_set():
                     return
@@ -234,6 +282,16 @@ class RayRunner:
     def close(self) -> None:
         if ray.is_initialized():
             ray.shutdown()
+
+
+def _engine_cpus(setting: float, cluster_cpus: float, actors: int) -> float:
+    """CPUs an engine actor reserves: the setting, or for -1 (auto) one CPU, except on a cluster with
+    fewer than 4 CPUs per actor. There the actor's reserved CPU would leave a decoder idle: its work is
+    done for the tasks that wait on its answers, which already hold CPUs (on 2 cores, one task and an
+    actor holding a CPU each ran the batch slower than two tasks sharing the actor, docs/batch.md)."""
+    if setting >= 0:
+        return setting
+    return 1.0 if cluster_cpus >= 4 * actors else 0.0
 
 
 def _one_line(exc: BaseException) -> str:

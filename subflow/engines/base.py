@@ -42,11 +42,21 @@ class Engine(abc.ABC):
     async def recognize(self, crops: Sequence[np.ndarray], task: Task) -> list[Recognition]:
         """Read every crop; the result has exactly one entry per crop."""
 
+    def load(self) -> None:
+        """Load models now instead of on the first call (a Ray engine actor does so while the first
+        videos start decoding). By default there is nothing to load ahead."""
+
     async def aclose(self) -> None:
         """Release models, sessions and connections."""
 
     def reset(self) -> None:
         """A new input begins: forget what was learnt from the last one (models stay loaded)."""
+
+    def for_input(self) -> "Engine":
+        """The engine to read one input with, beside others that share it (a Ray engine actor serves many
+        videos at once): this engine itself, whose calls may mix crops of many inputs, unless it keeps
+        state per input (what :meth:`reset` forgets); then a view that shares the loaded models."""
+        return self
 
     def describe(self) -> str:
         """One line for logs and the end summary."""

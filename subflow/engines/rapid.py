@@ -17,6 +17,7 @@ tries to download anything.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -137,6 +138,19 @@ class RapidEngine(CPUEngine):
         if _blank(crop) or not _weak(result, self.settings):
             return False
         return bool(boxes) or crop.shape[0] >= 2 * self.line_params.min_height
+
+    def load(self) -> None:
+        with self._lock:
+            self._model()
+
+    def for_input(self) -> "RapidEngine":
+        """A view for one input: the same models and model lock, its own script check (kept per input,
+        as :meth:`reset` keeps it for one input after another)."""
+        self.load()
+        view = copy.copy(self)
+        view.script_check = ScriptCheck(switch=self.settings.switch_script)
+        view._switched = None
+        return view
 
     def describe(self) -> str:
         rec = Path(self.settings.rec_model).name if self.settings.rec_model else "PP-OCRv6 small"
