@@ -112,6 +112,7 @@ class BandLearner:
         self.masks: list[np.ndarray] = []
         self.times: list[float] = []  # when each sample was taken
         self._run: list[np.ndarray] = []  # the consecutive frames of the sample being taken
+        self._run_time = 0.0  # and the time of its first
         self._start: float | None = None
         self._seen = 0
 
@@ -121,15 +122,16 @@ class BandLearner:
             self._start = frame.time
         if self._run or self._seen % self.every == 0:
             if not self._run:
-                self.times.append(frame.time)
+                self._run_time = frame.time
             self._run.append(stroke_mask(luma_rows(frame.image, 0, self.height, step=_SAMPLE_STEP), self.params))
             if len(self._run) == 3:
                 self.masks.append(self._run[0] & self._run[1] & self._run[2])
+                self.times.append(self._run_time)
                 self._run = []
         self._seen += 1
         if frame.time - self._start < self.seconds or not self.masks:
             return None
-        return bands_from_samples(self.masks, self.times[: len(self.masks)], self.config, self.width, self.height)
+        return bands_from_samples(self.masks, self.times, self.config, self.width, self.height)
 
 
 _SAMPLE_STEP = 2  # masks at half resolution, as the detector's default scale

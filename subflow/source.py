@@ -113,6 +113,7 @@ class VideoSource:
             self._container.close()
             raise SourceError(f"{self.spec}: no video stream (is it an audio file?)")
         self._stream = streams[0]
+        self._time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
         ctx = self._stream.codec_context
         if self.config.thread_type.upper() != "NONE":
             ctx.thread_type = self.config.thread_type.upper()
@@ -183,13 +184,12 @@ class VideoSource:
 
     def _timed(self) -> Iterator[tuple[av.VideoFrame, float]]:
         """Decoded pictures with their times: pts minus the container start, kept monotonic."""
-        time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
         step = 1.0 / self.fps
         last_time: float | None = None
         untimed: list[av.VideoFrame] = []  # leading frames without a timestamp, until one has it
         for image in self._decoded():
             if image.pts is not None:
-                t = float(image.pts * time_base) - self.start_offset
+                t = self._seconds(image.pts)
             elif last_time is not None:  # a gap in the timestamps: continue from the last one
                 t = last_time + step
             elif len(untimed) < _MAX_UNTIMED:
@@ -236,37 +236,42 @@ class VideoSource:
             raise SourceError(f"{self.spec}: too many unreadable packets in a row; the file is badly damaged")
         return consecutive + 1
 
+    def _seconds(self, pts: int) -> float:
+        """A timestamp of this stream as a time in the video: pts minus the container's start."""
+        return float(pts * self._time_base) - self.start_offset
+
+    def _seek_before(self, position: float) -> None:
+        """Seek to the keyframe at or before ``position`` seconds."""
+        self._container.seek(int((position + self.start_offset) * av.time_base), any_frame=False, backward=True)
+
     def keyframe_before(self, position: float) -> float | None:
         """The time of the keyframe that seeking to ``position`` lands on (demuxed, not decoded:
         a few milliseconds), so that samplers can skip positions that land on the same frame."""
-        self._container.seek(int((position + self.start_offset) * av.time_base), any_frame=False, backward=True)
-        time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
+        self._seek_before(position)
         for packet in self._container.demux(self._stream):
-            return None if packet.pts is None else float(packet.pts * time_base) - self.start_offset
+            return None if packet.pts is None else self._seconds(packet.pts)
         return None
 
     def decode_from(self, position: float, nonref: bool = False) -> Iterator[tuple[av.VideoFrame, float]]:
         """Seek near ``position`` seconds (to the keyframe before it) and decode on from there, with
         each picture's time (for sampling a file). ``nonref``: skip the frames no other frame refers
         to (B-frames mostly: 1.3-1.6x faster), for decoding forward to a time further on."""
-        time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
-        self._container.seek(int((position + self.start_offset) * av.time_base), any_frame=False, backward=True)
+        self._seek_before(position)
         context = self._stream.codec_context
         skip = context.skip_frame
         context.skip_frame = "NONREF" if nonref else skip
         try:
             for image in self._container.decode(self._stream):
                 if image.pts is not None:
-                    yield image, float(image.pts * time_base) - self.start_offset
+                    yield image, self._seconds(image.pts)
         finally:
             context.skip_frame = skip
 
     def frame_times(self) -> list[float]:
         """Every frame's time (pts minus the container start), in display order, read from the
         packets without decoding: what stepping a cue boundary by one frame steps through."""
-        time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
         times = {
-            float(packet.pts * time_base) - self.start_offset
+            self._seconds(packet.pts)
             for packet in self._container.demux(self._stream)
             if packet.pts is not None and packet.size
         }
@@ -275,14 +280,13 @@ class VideoSource:
 
     def frame_at(self, t: float) -> tuple[av.VideoFrame, float]:
         """The frame on screen at time ``t`` (the last one at or before it) and its exact time."""
-        time_base: Fraction = self._stream.time_base or Fraction(1, 90000)
         target = max(0.0, t + self.start_offset)
-        self._container.seek(int(target / time_base), stream=self._stream, backward=True, any_frame=False)
+        self._container.seek(int(target / self._time_base), stream=self._stream, backward=True, any_frame=False)
         found: tuple[av.VideoFrame, float] | None = None
         for image in self._container.decode(self._stream):
             if image.pts is None:
                 continue
-            when = float(image.pts * time_base) - self.start_offset
+            when = self._seconds(image.pts)
             if found is not None and when > t + 1e-6:
                 break
             found = (image, when)
