@@ -145,7 +145,7 @@ class Pipeline:
             for update in merged:
                 self._collect(recognizer, merger)
                 stats.rejected, stats.dropped = style.rejected, style.dropped
-                if update.final and not update.meta.get("retracted"):
+                if update.standing:
                     stats.cues += 1
                     self._report()  # cues close after decoding has moved on (OCR runs behind it)
                 yield update
@@ -163,7 +163,7 @@ class Pipeline:
     def cues(self, source: VideoSource) -> Iterator[Cue]:
         """The final cues of ``source`` as they close (what ``extract()`` yields), keeping this engine."""
         for update in self.updates(source):
-            if update.final and update.cue is not None and not update.meta.get("retracted"):
+            if update.standing:
                 yield update.cue
 
     def _collect(self, recognizer: Recognizer, merger: Merger) -> None:
@@ -306,7 +306,7 @@ def extract(source: str | Path | VideoSource, **options: Any) -> Iterator[Cue]:
     ``cue.translations["fr"]``; cues that could not be translated are flagged.
     """
     updates = stream(source, **options)
-    return (update.cue for update in updates if update.final and update.cue is not None and not update.meta.get("retracted"))
+    return (update.cue for update in updates if update.standing)
 
 
 __all__ = ["Pipeline", "Stats", "extract", "stream", "build_config", "Frame"]

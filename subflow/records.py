@@ -152,3 +152,8 @@ class CueUpdate:
     final: bool
     revision: int = 0
     meta: dict = field(default_factory=dict)
+
+    @property
+    def standing(self) -> bool:
+        """A final cue that stands: not a clear, not retracted by a later stage (the style check)."""
+        return self.final and self.cue is not None and not self.meta.get("retracted")

@@ -165,7 +165,7 @@ class StyleFilter:
                 yield update
                 continue
             held = _Held(update)
-            if update.final and update.cue is not None and not update.meta.get("retracted"):
+            if update.standing:
                 held.lines = found_lines(update.cue)
                 if held.lines:
                     held.look = _look(held.lines, update.cue.region, self.width, self.height)
@@ -263,7 +263,8 @@ class StyleFilter:
         dropped sign was all that split them (the same text, no gap between); hand on the rest in order."""
         for update in judged:
             cue = update.cue
-            if update.final and cue is not None and not update.meta.get("retracted"):
+            if update.standing:
+                assert cue is not None
                 last = self._last_final(cue.region)
                 if last is not None and _continues(last.cue, cue):  # type: ignore[arg-type]
                     _join(last.cue, cue)  # type: ignore[arg-type]
@@ -274,14 +275,11 @@ class StyleFilter:
 
     def _open(self, update: CueUpdate) -> bool:
         """Is ``update`` the last final of its band so far (it may still be continued)?"""
-        cue = update.cue
-        return (
-            update.final and cue is not None and not update.meta.get("retracted") and self._last_final(cue.region) is update
-        )
+        return update.standing and self._last_final(update.cue.region) is update  # type: ignore[union-attr]
 
     def _last_final(self, region: Position) -> CueUpdate | None:
         for update in reversed(self._out):
-            if update.final and update.cue is not None and not update.meta.get("retracted") and update.cue.region == region:
+            if update.standing and update.cue.region == region:  # type: ignore[union-attr]
                 return update
         return None
 

@@ -148,7 +148,7 @@ class LiveSession:
             log.info("session over: %s", ", ".join(f"{k} {v}" for k, v in self.stats().items()))
 
     def _deliver(self, update: CueUpdate, publish: Any) -> None:
-        if update.final and update.cue is not None and not update.meta.get("retracted"):
+        if update.standing:
             self.finals += 1
             self.files.write(update.cue)
         if publish is not None:

@@ -209,7 +209,7 @@ class Jobs:
                         state = "cancelled"
                         break
                     cue = update.cue
-                    if update.final and cue is not None and not update.meta.get("retracted"):
+                    if update.standing:
                         crop = None
                         if cue.image is not None:
                             crop = f"c{cue.index}.png"

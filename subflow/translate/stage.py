@@ -98,7 +98,7 @@ class TranslationStage:
     def _inline(self, updates: Iterable[CueUpdate]) -> Iterator[CueUpdate]:
         pending: collections.deque[tuple[CueUpdate, Promises | None]] = collections.deque()
         for update in updates:
-            pending.append((update, self._submit(update.cue) if _translatable(update) else None))
+            pending.append((update, self._submit(update.cue) if update.standing else None))
             while pending and (pending[0][1] is None or all(p.done() for p in pending[0][1].values())):
                 yield self._finish(*pending.popleft())
             while len(pending) > self.window:
@@ -109,7 +109,7 @@ class TranslationStage:
     def _revise(self, updates: Iterable[CueUpdate]) -> Iterator[CueUpdate]:
         for update in updates:
             yield update  # the original goes out at once
-            if _translatable(update):
+            if update.standing:
                 self._revision_when_done(update, self._submit(update.cue))
 
     def _revision_when_done(self, update: CueUpdate, promises: Promises) -> None:
@@ -225,10 +225,6 @@ class TranslationStage:
             usage.add(translator.usage)
         self.stats.usage = usage
         return self.stats
-
-
-def _translatable(update: CueUpdate) -> bool:
-    return update.final and update.cue is not None and not update.meta.get("retracted")
 
 
 def _checked(cue: Cue, translation: Translation, glossary: Glossary) -> Translation:
