@@ -29,6 +29,7 @@ Scripts that build a vLLM engine need a ``__main__`` guard (vLLM spawns its engi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -268,6 +269,21 @@ def pipeline_figures(engine, video: str, overrides: dict[str, str], calls_attr: 
     return row
 
 
+def sampling_variants(engine, strips: list[np.ndarray], args, clock: RequestClock | None) -> dict:
+    """The throughput rows again with other sampling values, on the loaded engine (restored afterwards)."""
+    out, default = {}, engine.sampling
+    batches = [int(b) for b in args.variant_batches.split(",")]
+    for spec in args.sampling_variant:
+        values = {key: type(getattr(default, key))(value) for key, value in (item.split("=", 1) for item in spec.split(","))}
+        engine.sampling = dataclasses.replace(default, **values)
+        print(f"sampling variant {values}:", flush=True)
+        try:
+            out[spec] = throughput(engine, strips, batches, args.repeats, clock)
+        finally:
+            engine.sampling = default
+    return out
+
+
 def serve_command(checkpoint: str, port: int, engine: HunyuanVLLMEngine) -> list[str]:
     """``vllm serve`` with the in-process engine's settings and the same release adjustments."""
     s = engine.settings
@@ -327,6 +343,10 @@ def main() -> int:
                         help="fixed KV cache size; vLLM then skips its memory profiling, so engines that load at "
                         "the same time on one GPU cannot skew each other's sizing")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="engine option (repeatable)")
+    parser.add_argument("--sampling-variant", action="append", default=[], metavar="KEY=VALUE,...",
+                        help="after the main figures, time --variant-batches again on the same engine with these "
+                        "sampling values (e.g. repetition_penalty=1.0): no second engine start")
+    parser.add_argument("--variant-batches", default="1,64")
     parser.add_argument("--concurrency", type=int, default=128, help="hunyuan-api requests in flight")
     parser.add_argument("--also-concurrency", type=int, default=32,
                         help="hunyuan-api: time the largest batch again with this many requests in flight (0 = no)")
@@ -415,6 +435,7 @@ def main() -> int:
                 biggest = strips[: max(batches)]
                 report["pyspy"] = pyspy(memory_root, 8, Path(args.pyspy),
                                         lambda: run_on_engine_loop(engine._generate(biggest, PROMPT)))
+            report["sampling_variants"] = sampling_variants(engine, strips, args, clock)
             report["preparation"] = preparation(engine)
             save(report, args.out)
             engine.forced = False  # the pipeline runs the engine as users do
