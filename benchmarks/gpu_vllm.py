@@ -284,6 +284,20 @@ def sampling_variants(engine, strips: list[np.ndarray], args, clock: RequestCloc
     return out
 
 
+def profile_batch1(engine, strip: np.ndarray, directory: str) -> dict:
+    """vLLM's torch profiler (engine core and front end) over five batch-1 calls: where one strip's time goes."""
+    run_on_engine_loop(engine._generate([strip], PROMPT))
+    run_on_engine_loop(engine._llm.start_profile())
+    start = time.perf_counter()
+    for _ in range(5):
+        run_on_engine_loop(engine._generate([strip], PROMPT))
+    seconds = time.perf_counter() - start
+    run_on_engine_loop(engine._llm.stop_profile())
+    files = sorted(str(f) for f in Path(directory).rglob("*") if f.is_file())
+    print(f"  profiled 5 batch-1 calls in {seconds:.3f} s (profiler on); files: {files}", flush=True)
+    return {"ms_per_call_profiled": round(200 * seconds, 1), "files": files}
+
+
 def serve_command(checkpoint: str, port: int, engine: HunyuanVLLMEngine) -> list[str]:
     """``vllm serve`` with the in-process engine's settings and the same release adjustments."""
     s = engine.settings
@@ -321,7 +335,7 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> float:
 
 def save(report: dict, path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(report, indent=2))
+    Path(path).write_text(json.dumps(report, indent=2, default=str))  # default: engine_args may hold vLLM config objects
 
 
 def wait_turn(path: str | None) -> None:
@@ -347,6 +361,9 @@ def main() -> int:
                         help="after the main figures, time --variant-batches again on the same engine with these "
                         "sampling values (e.g. repetition_penalty=1.0): no second engine start")
     parser.add_argument("--variant-batches", default="1,64")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="in-process: vLLM's torch profiler over 5 batch-1 calls after the figures; its tables "
+                        "(kernels by GPU time, ops by CPU time) go to DIR and the log")
     parser.add_argument("--concurrency", type=int, default=128, help="hunyuan-api requests in flight")
     parser.add_argument("--also-concurrency", type=int, default=32,
                         help="hunyuan-api: time the largest batch again with this many requests in flight (0 = no)")
@@ -377,6 +394,11 @@ def main() -> int:
     options["engine_args"] = {}
     if args.kv_gib:
         options["engine_args"]["kv_cache_memory_bytes"] = int(args.kv_gib * 2**30)
+    if args.profile and args.path == "inprocess":
+        from vllm.config import ProfilerConfig
+
+        options["engine_args"]["profiler_config"] = ProfilerConfig(
+            profiler="torch", torch_profiler_dir=str(Path(args.profile).resolve()), torch_profiler_with_stack=False)
     options |= dict(item.split("=", 1) for item in args.set)
     batches = [int(b) for b in args.batches.split(",")]
     report: dict = {
@@ -436,6 +458,8 @@ def main() -> int:
                 report["pyspy"] = pyspy(memory_root, 8, Path(args.pyspy),
                                         lambda: run_on_engine_loop(engine._generate(biggest, PROMPT)))
             report["sampling_variants"] = sampling_variants(engine, strips, args, clock)
+            if args.profile and args.path == "inprocess":
+                report["profile"] = profile_batch1(engine, strips[0], args.profile)
             report["preparation"] = preparation(engine)
             save(report, args.out)
             engine.forced = False  # the pipeline runs the engine as users do
