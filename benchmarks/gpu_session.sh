@@ -1,5 +1,5 @@
 #!/bin/bash
-# The GPU measurements still open (issues 10, 11, 12), in one background queue for a lent GPU host:
+# The GPU measurements still open (issues 11, 12), in one background queue for a lent GPU host:
 # results and a status log go to $RES (default /tmp/res), one log and one JSON per run.
 #
 # Needs on that host: vLLM (../shared/tools/vllm-gpu-kit), PyAV, srt and Ray importable (PYTHONPATH),
@@ -25,19 +25,15 @@ wait
 X="--extract /tmp/b1080.mp4 --extract-set recognizer.min_confidence=0"
 T="--engine hunyuan-transformers --set engines.hunyuan-transformers.model=$CKPT --set engines.hunyuan-transformers.max_tokens=24"
 
-# issue 10: image translation against recognition alone, warm and alternated, engine of the default size (32)
-run translate 540 python3 benchmarks/gpu_hunyuan.py --checkpoint "$CKPT" --variants graphs-compile --batches 1,32 --quick \
-    --out "$R/translate_cost.json" $X --extract-translate en
-# issue 11: 16 1080p videos with the GPU engine, one process one video at a time vs batch on a Ray head here
-run batch 900 python3 benchmarks/batch_bench.py --videos /tmp/v16/*.mp4 --rounds 1 --runs "extract all,batch ray" \
+# issue 12: where a batch-1 strip's 126 ms go in vLLM 0.26 (its torch profiler: kernels by GPU time, ops by CPU time)
+run vllm_profile 480 python3 benchmarks/gpu_vllm.py --path inprocess --checkpoint "$CKPT" --cap-gib 24 --kv-gib 16 \
+    --batches 1,64 --profile "$R/prof" --out "$R/vllm_profile.json" $X
+# issue 11: 16 1080p videos with the GPU engine, one extract process (one video after another) vs batch on a
+# Ray head here; the summaries say how long each engine took to load (the last run's Ray actor took ~155 s)
+run batch 720 python3 benchmarks/batch_bench.py --videos /tmp/v16/*.mp4 --rounds 1 --runs "extract all,batch ray" \
     --args "$T --set recognizer.min_confidence=0" --out "$R/batch_gpu.json"
-# issue 12, batch-1 latency of the in-process vLLM engine: repetition penalty off; full CUDA graphs for decoding
-run vllm_rp1 400 python3 benchmarks/gpu_vllm.py --path inprocess --checkpoint "$CKPT" --cap-gib 24 --kv-gib 16 \
-    --set repetition_penalty=1.0 --batches 1,64 --out "$R/vllm_rp1.json"
-run vllm_fulldecode 400 python3 benchmarks/gpu_vllm.py --path inprocess --checkpoint "$CKPT" --cap-gib 24 \
-    --set 'engine_args={"kv_cache_memory_bytes": 17179869184, "compilation_config": {"cudagraph_mode": "FULL_DECODE_ONLY"}}' \
-    --batches 1,64 --out "$R/vllm_fulldecode.json"
-# issue 12: vllm serve + hunyuan-api at the sizes the last server run did not reach, and extract
-run vllm_server 600 python3 benchmarks/gpu_vllm.py --path server --checkpoint "$CKPT" --cap-gib 24 --kv-gib 16 \
-    --bare-image-template --batches 1,64,512 --out "$R/vllm_server.json" $X
+# issue 12: vllm serve with 4 API server processes (each prepares its own images) + hunyuan-api
+run vllm_server4 540 python3 benchmarks/gpu_vllm.py --path server --checkpoint "$CKPT" --cap-gib 24 \
+    --set 'engine_args={"kv_cache_memory_bytes": 17179869184, "api_server_count": 4}' \
+    --bare-image-template --batches 1,64,512 --out "$R/vllm_server4.json" $X
 step all-done
