@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..config import ConfigError, coerce
 from ..lines import find_lines
 from ..records import Box, Recognition, Task
 from .base import Engine, EngineError
@@ -117,7 +118,9 @@ class HunyuanOptions:
 
 
 def _coerce(engine: str, key: str, value: Any, hint: Any) -> Any:
-    """Give a value from the command line (``--set engines.NAME.KEY=VALUE`` arrives as text) its field's type."""
+    """Give a value from the command line (``--set engines.NAME.KEY=VALUE`` arrives as text) its field's type:
+    the config's rules (:func:`subflow.config.coerce`), plus what these options add: ``none`` for the
+    optional ones, JSON for tables (``engine_args``)."""
     if not isinstance(value, str):
         return value
     optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
@@ -125,25 +128,20 @@ def _coerce(engine: str, key: str, value: Any, hint: Any) -> Any:
         hint = next(k for k in typing.get_args(hint) if k is not type(None))
     kind = typing.get_origin(hint) or hint
     text = value.strip()
-    try:
-        if optional and text.lower() in ("", "none"):
-            return None
-        if kind is bool:
-            if text.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError(text)
-            return text.lower() in ("1", "true", "yes", "on")
-        if kind in (int, float):
-            return kind(text)
-        if kind is list:
-            return [item.strip() for item in text.split(",") if item.strip()]
-        if kind is dict:
+    if optional and text.lower() in ("", "none"):
+        return None
+    if kind is dict:
+        try:
             parsed = json.loads(text)
-            if not isinstance(parsed, dict):
-                raise ValueError(text)
-            return parsed
-    except ValueError:
-        raise EngineError(f"engine {engine!r}: option {key} must be {getattr(kind, '__name__', kind)}, got {value!r}") from None
-    return value
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise EngineError(f"engine {engine!r}: option {key} must be a JSON object, got {value!r}")
+        return parsed
+    try:
+        return coerce(text, kind, key, f"engine {engine!r}")
+    except ConfigError as exc:
+        raise EngineError(str(exc)) from None
 
 
 @dataclass(frozen=True)
