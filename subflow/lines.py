@@ -73,7 +73,8 @@ def lines_in_mask(mask: np.ndarray, params: LineParams = LineParams(), luma: np.
         for line, mass, strokes in zip(lines, masses, stroked)
         if line.height >= params.min_height and mass >= params.min_share * richest and strokes
     ]
-    return [_padded(line, params, width, height) for line in sorted(kept, key=lambda b: (b.y0, b.x0))]
+    frame = Box(0, 0, width, height)
+    return [padded(line, params, frame) for line in sorted(kept, key=lambda b: (b.y0, b.x0))]
 
 
 def group_into_lines(boxes: Iterable[Box], word_gap: float = 1.5) -> list[Box]:
@@ -241,10 +242,13 @@ def _join_rows(lines: list[Box], reach: float = 3.0) -> list[Box]:
     return joined
 
 
-def _padded(box: Box, params: LineParams, width: int, height: int) -> Box:
-    dy = round(params.pad_y * box.height)
-    dx = round(params.pad_x * box.height)
-    return Box(max(0, box.x0 - dx), max(0, box.y0 - dy), min(width, box.x1 + dx), min(height, box.y1 + dy))
+def padded(box: Box, params: LineParams, bounds: Box, line_height: float | None = None) -> Box:
+    """``box`` with the margins the OCR wants around a line (shares of ``line_height``, by default the
+    box's own height), kept inside ``bounds``."""
+    height = box.height if line_height is None else line_height
+    dy = round(params.pad_y * height)
+    dx = round(params.pad_x * height)
+    return Box(max(bounds.x0, box.x0 - dx), max(bounds.y0, box.y0 - dy), min(bounds.x1, box.x1 + dx), min(bounds.y1, box.y1 + dy))
 
 
 def union_box(boxes: Sequence[Box]) -> Box:

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .config import StyleConfig
-from .lines import LineParams, find_lines, union_box
+from .lines import LineParams, find_lines, padded, union_box
 from .merger import normalize
 from .records import Box, Cue, CueUpdate, Position
 
@@ -292,14 +292,10 @@ def _crop_to(cue: Cue, box: Box, height: float) -> None:
     """Cut ``cue.image`` down to ``box`` (frame pixels) with the margins the OCR gives line crops
     (shares of the line ``height``)."""
     assert cue.image is not None and cue.image_box is not None
-    margin = LineParams()
-    x0 = max(cue.image_box.x0, box.x0 - round(margin.pad_x * height))
-    y0 = max(cue.image_box.y0, box.y0 - round(margin.pad_y * height))
-    x1 = min(cue.image_box.x1, box.x1 + round(margin.pad_x * height))
-    y1 = min(cue.image_box.y1, box.y1 + round(margin.pad_y * height))
     origin = cue.image_box
-    cue.image = cue.image[y0 - origin.y0 : y1 - origin.y0, x0 - origin.x0 : x1 - origin.x0]
-    cue.image_box = Box(x0, y0, x1, y1)
+    cut = padded(box, LineParams(), origin, line_height=height)
+    cue.image = cue.image[cut.y0 - origin.y0 : cut.y1 - origin.y0, cut.x0 - origin.x0 : cut.x1 - origin.x0]
+    cue.image_box = cut
 
 
 def _continues(before: Cue, after: Cue) -> bool:
