@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import srt
 from browser import Chromium
-from conftest import RtspServer, free_port, needs_chromium, needs_rtsp
+from live_support import needs_chromium, needs_rtsp
+from rtsp_server import RtspServer, free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -166,7 +167,6 @@ def test_live_session_delivers_every_cue_once_across_faults(rtsp_server, ground_
 
 async def _drive(session: Session, rtsp: RtspServer, token: str, truth: list) -> dict:
     """Clients A (helper, stays), B (raw, leaves and resumes) and a stalled one; faults on the broadcast clock."""
-    total = len(truth)
     base = f"ws://127.0.0.1:{session.port}/ws"
     out: dict = {"a": [], "b": [], "states": [], "b_replayed": 0}
     try:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import needs_rtsp
+from live_support import needs_rtsp
 
 pytestmark = [needs_rtsp, pytest.mark.live]
 ROOT = Path(__file__).parents[2]

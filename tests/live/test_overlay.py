@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from browser import Chromium
-from conftest import ServerThread, needs_chromium
+from live_support import ServerThread, needs_chromium
 from test_server import clear, final, partial
 
 pytestmark = needs_chromium

@@ -329,7 +329,7 @@ def test_example_client_prints_finals_and_survives_a_restart():
     import sys
     from pathlib import Path
 
-    from conftest import ServerThread
+    from live_support import ServerThread
 
     root = Path(__file__).parents[2]
     server = ServerThread().start()
