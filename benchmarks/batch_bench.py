@@ -1,6 +1,7 @@
 """Throughput of `subflow batch`, side by side in one run: one extract at a time, local mode, Ray mode.
 
-    flock /tmp/subflow-heavy.lock python benchmarks/batch_bench.py            # the 8 bundled samples
+    flock /tmp/subflow-heavy.lock python benchmarks/batch_bench.py            # the bundled samples (10-20 s each)
+    flock /tmp/subflow-heavy.lock python benchmarks/batch_bench.py --generate 8  # 8 generated 720p videos, 60-120 s
     flock /tmp/subflow-heavy.lock python benchmarks/batch_bench.py --videos a.mp4 b.mkv ...
 
 Every run is the whole command a user types, timed from start to exit (process start, engine
@@ -40,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.extract_bench import machine, media_seconds  # noqa: E402
+from benchmarks.extract_bench import generated, machine, media_seconds  # noqa: E402
 
 OUT = ROOT / "bench-out"
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # the ray CLI, also where Ray came without its script
@@ -77,6 +78,16 @@ def ray_head(temp: Path) -> tuple[subprocess.Popen, str]:
     return head, address
 
 
+def generated_batch(count: int, height: int) -> list[Path]:
+    """``count`` benchmark videos of episode-like length: 60 to 120 s, evenly spread, languages in turn
+    (English, Chinese, Chinese over English, mixed lines), each from its own seed; rendered once into bench-out/."""
+    languages = ("en", "zh", "bi", "mixed")
+    return [
+        generated(height, round(60 + 60 * i / max(1, count - 1)), languages[i % len(languages)], seed=i + 1)
+        for i in range(count)
+    ]
+
+
 def manifest_costs(out: Path) -> list[dict]:
     lines = (out / "subflow-batch.jsonl").read_text().splitlines()
     return [{k: r[k] for k in ("key", "duration", "elapsed", "crops", "stages", "worker")} for r in map(json.loads, lines)]
@@ -88,7 +99,10 @@ def _ratio(median: dict[str, float], name: str, wall: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", nargs="*", type=Path, help="videos to run (default: the 8 bundled samples)")
+    parser.add_argument("--videos", nargs="*", type=Path, help="videos to run (default: the bundled samples)")
+    parser.add_argument("--generate", type=int, metavar="N", help="run N generated videos of 60-120 s instead "
+                        "(samples/generate.py bench, seeds 1..N, rendered once into bench-out/)")
+    parser.add_argument("--height", type=int, default=720, help="frame height of the --generate videos (default 720)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray runs")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every run, in rotating order (median reported)")
     parser.add_argument("--runs", help="comma-separated subset of the runs below, e.g. 'extract all,batch ray'")
@@ -97,7 +111,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=OUT / "batch.json")
     args = parser.parse_args()
     extra = args.args.split()
-    videos = args.videos or sorted((ROOT / "samples").glob("*.mp4"))
+    videos = args.videos or (generated_batch(args.generate, args.height) if args.generate else None) or sorted(
+        (ROOT / "samples").glob("*.mp4")
+    )
     media = sum(media_seconds(v)[0] for v in videos)
     work = Path(tempfile.mkdtemp(prefix="batch-bench-"))
     inputs = work / "in"
