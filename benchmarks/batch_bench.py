@@ -47,9 +47,12 @@ OUT = ROOT / "bench-out"
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # the ray CLI, also where Ray came without its script
 
 
-def timed(args: list[str]) -> float:
+def timed(args: list[str], tree: Path = ROOT) -> float:
+    """Seconds one subflow command took, run with the subflow of ``tree`` (its folder is also where Ray's
+    workers look first for code: Ray puts the driver's working directory on their path)."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "subflow.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run([sys.executable, "-m", "subflow.cli", *args], capture_output=True, text=True, cwd=tree, env=env)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"failed: subflow {' '.join(args)}\n{proc.stderr[-3000:]}")
@@ -63,11 +66,12 @@ def ray_head(temp: Path) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     address = f"127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # each run's workers find its tree (see timed)
     head = subprocess.Popen(
         [*RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", str(os.cpu_count()),
          "--include-dashboard", "false", "--object-store-memory", str(200 * 1024 * 1024), "--temp-dir", str(temp),
          "--disable-usage-stats", "--block"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
     deadline = time.monotonic() + 120
     while subprocess.run([*RAY, "status", "--address", address], capture_output=True).returncode != 0:
@@ -75,6 +79,10 @@ def ray_head(temp: Path) -> tuple[subprocess.Popen, str]:
             head.terminate()
             raise SystemExit("the Ray head did not start")
         time.sleep(1)
+    # The first job on a new head finds worker processes already started for it; later ones (every run
+    # on a cluster that was up before) do not. A first job that times nothing leaves every run the latter.
+    subprocess.run([sys.executable, "-c", f"import ray; ray.init(address={address!r}); ray.shutdown()"], env=env,
+                   capture_output=True, check=True)
     return head, address
 
 
@@ -108,6 +116,8 @@ def main() -> int:
     parser.add_argument("--runs", help="comma-separated subset of the runs below, e.g. 'extract all,batch ray'")
     parser.add_argument("--args", default="", help="more arguments for every subflow command, e.g. on a GPU host "
                         "'--engine hunyuan-transformers --set engines.hunyuan-transformers.model=/ckpt'")
+    parser.add_argument("--base", type=Path, metavar="DIR", help="also run 'batch ray (base)': Ray mode with the subflow "
+                        "of another tree, e.g. `git archive COMMIT | tar -x -C DIR`, for before and after in one run")
     parser.add_argument("--out", type=Path, default=OUT / "batch.json")
     args = parser.parse_args()
     extra = args.args.split()
@@ -136,6 +146,8 @@ def main() -> int:
         commands["batch ray, engine CPU 0"] = [
             ["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", address, "--set", "batch.cpus_per_engine=0"]
         ]
+        if args.base:
+            commands["batch ray (base)"] = commands["batch ray"]
     if args.runs:
         commands = {name: commands[name] for name in args.runs.split(",")}
     commands = {name: [cmd + extra for cmd in cmds] for name, cmds in commands.items()}
@@ -147,7 +159,8 @@ def main() -> int:
             for name in order:
                 out = work / f"{name.replace(' ', '_').replace(',', '')}_{round_}"
                 out.mkdir()
-                runs[name].append(sum(timed([a.replace("{out}", str(out)) for a in cmd]) for cmd in commands[name]))
+                tree = args.base.resolve() if name.endswith("(base)") else ROOT
+                runs[name].append(sum(timed([a.replace("{out}", str(out)) for a in cmd], tree) for cmd in commands[name]))
                 if name.startswith("batch"):
                     costs[name] = manifest_costs(out)
                 print(f"round {round_ + 1}: {name}: {runs[name][-1]:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
