@@ -15,7 +15,12 @@ loading and Ray's connection included), on the same videos:
   2026-12-03, one CPU before), and with the engine actor reserving
   no CPU slot (so as many videos decode as there are cores). Ray mode on one machine is also the
   "shared engine process" design (every video's crops go to one engine in another process),
-  measured here against local mode's engine per worker.
+  measured here against local mode's engine per worker;
+- ``batch ray (base)``, with ``--base DIR``: ``batch ray`` with the subflow of another tree (before
+  and after a change, in one run).
+
+The Ray head is up for every run (local ones too) and has run one untimed job, so that no timed
+run gets the worker processes Ray starts ahead only for a new head's first job.
 
 Each run is done ``--rounds`` times, in rotating order (other jobs' load drifts), and the median is
 reported. Prints a Markdown table (aggregate media-seconds per second and ratios) and writes JSON,
