@@ -11,7 +11,7 @@ loading and Ray's connection included), on the same videos:
 - ``extract all``: one ``subflow extract`` of every video (one process, the engine loaded once);
 - ``batch local``: ``subflow batch`` with one worker (and engine) per core;
 - ``batch ray``: ``subflow batch --ray`` on a Ray head started here for the run (as many CPUs as
-  cores), with its defaults (one engine actor, reserving no CPU below 4 CPUs per actor since
+  cores; started before the run and stopped after it, neither timed), with its defaults (one engine actor, reserving no CPU below 4 CPUs per actor since
   2026-12-03, one CPU before), and with the engine actor reserving
   no CPU slot (so as many videos decode as there are cores). Ray mode on one machine is also the
   "shared engine process" design (every video's crops go to one engine in another process),
@@ -19,8 +19,10 @@ loading and Ray's connection included), on the same videos:
 - ``batch ray (base)``, with ``--base DIR``: ``batch ray`` with the subflow of another tree (before
   and after a change, in one run).
 
-The Ray head is up for every run (local ones too) and has run one untimed job, so that no timed
-run gets the worker processes Ray starts ahead only for a new head's first job.
+Only Ray runs have a Ray head on the machine (before 2026-12-03 16:00 UTC one head stayed up for
+every run, local ones too, and its daemons took ~1.5-2 s of CPU from each local run). Each head
+has run one untimed job, so that no timed run gets the worker processes Ray starts ahead only for a
+new head's first job: every run starts its workers as on a cluster that was up before.
 
 Each run is done ``--rounds`` times, in rotating order (other jobs' load drifts), and the median is
 reported. Prints a Markdown table (aggregate media-seconds per second and ratios) and writes JSON,
@@ -101,6 +103,13 @@ def generated_batch(count: int, height: int) -> list[Path]:
     ]
 
 
+def stop_head(head: subprocess.Popen) -> None:
+    """Stop a head from :func:`ray_head` (its `ray start --block` ends the node's processes), then let them go."""
+    head.terminate()
+    head.wait(timeout=90)
+    time.sleep(2)
+
+
 def manifest_costs(out: Path) -> list[dict]:
     lines = (out / "subflow-batch.jsonl").read_text().splitlines()
     return [{k: r[k] for k in ("key", "duration", "elapsed", "crops", "stages", "worker")} for r in map(json.loads, lines)]
@@ -144,12 +153,10 @@ def main() -> int:
         "extract all": [["extract", *[str(inputs / n) for n in names], "-o", "{out}", "-q"]],
         "batch local": [["batch", str(inputs), "--out-dir", "{out}", "-q"]],
     }
-    head = None
-    if not args.no_ray:
-        head, address = ray_head(work / "ray")
-        commands["batch ray"] = [["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", address]]
+    if not args.no_ray:  # "{ray}": the address of a head started for that run
+        commands["batch ray"] = [["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", "{ray}"]]
         commands["batch ray, engine CPU 0"] = [
-            ["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", address, "--set", "batch.cpus_per_engine=0"]
+            ["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", "{ray}", "--set", "batch.cpus_per_engine=0"]
         ]
         if args.base:
             commands["batch ray (base)"] = commands["batch ray"]
@@ -158,21 +165,24 @@ def main() -> int:
     commands = {name: [cmd + extra for cmd in cmds] for name, cmds in commands.items()}
     runs: dict[str, list[float]] = {name: [] for name in commands}
     costs: dict[str, list[dict]] = {}
-    try:
-        for round_ in range(args.rounds):
-            order = list(commands)[round_ % len(commands):] + list(commands)[: round_ % len(commands)]  # rotate: load drifts
-            for name in order:
-                out = work / f"{name.replace(' ', '_').replace(',', '')}_{round_}"
-                out.mkdir()
-                tree = args.base.resolve() if name.endswith("(base)") else ROOT
-                runs[name].append(sum(timed([a.replace("{out}", str(out)) for a in cmd], tree) for cmd in commands[name]))
-                if name.startswith("batch"):
-                    costs[name] = manifest_costs(out)
-                print(f"round {round_ + 1}: {name}: {runs[name][-1]:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
-    finally:
-        if head is not None:
-            head.terminate()
-            head.wait(timeout=90)
+    for round_ in range(args.rounds):
+        order = list(commands)[round_ % len(commands):] + list(commands)[: round_ % len(commands)]  # rotate: load drifts
+        for name in order:
+            slug = f"{name.replace(' ', '_').replace(',', '').replace('(', '').replace(')', '')}_{round_}"
+            out = work / slug
+            out.mkdir()
+            tree = args.base.resolve() if name.endswith("(base)") else ROOT
+            # A Ray run gets a head of its own, up only for it: the other runs have the machine without Ray.
+            head, address = ray_head(work / f"ray_{slug}") if "{ray}" in commands[name][0] else (None, "")
+            try:
+                runs[name].append(sum(timed([a.replace("{out}", str(out)).replace("{ray}", address) for a in cmd], tree)
+                                      for cmd in commands[name]))
+            finally:
+                if head is not None:
+                    stop_head(head)
+            if name.startswith("batch"):
+                costs[name] = manifest_costs(out)
+            print(f"round {round_ + 1}: {name}: {runs[name][-1]:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
 
     median = {name: statistics.median(times) for name, times in runs.items()}
     base = median[next(iter(median))]  # the first run named
