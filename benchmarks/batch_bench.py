@@ -1,6 +1,7 @@
 """Throughput of `subflow batch`, side by side in one run: one extract at a time, local mode, Ray mode.
 
-    flock /tmp/subflow-heavy.lock python benchmarks/batch_bench.py            # the 8 bundled samples
+    flock /tmp/subflow-heavy.lock python benchmarks/batch_bench.py            # the bundled samples (10-20 s each)
+    flock /tmp/subflow-heavy.lock python benchmarks/batch_bench.py --generate 8  # 8 generated 720p videos, 60-120 s
     flock /tmp/subflow-heavy.lock python benchmarks/batch_bench.py --videos a.mp4 b.mkv ...
 
 Every run is the whole command a user types, timed from start to exit (process start, engine
@@ -10,11 +11,18 @@ loading and Ray's connection included), on the same videos:
 - ``extract all``: one ``subflow extract`` of every video (one process, the engine loaded once);
 - ``batch local``: ``subflow batch`` with one worker (and engine) per core;
 - ``batch ray``: ``subflow batch --ray`` on a Ray head started here for the run (as many CPUs as
-  cores), with its defaults (one engine actor, reserving no CPU below 4 CPUs per actor since
+  cores; started before the run and stopped after it, neither timed), with its defaults (one engine actor, reserving no CPU below 4 CPUs per actor since
   2026-12-03, one CPU before), and with the engine actor reserving
   no CPU slot (so as many videos decode as there are cores). Ray mode on one machine is also the
   "shared engine process" design (every video's crops go to one engine in another process),
-  measured here against local mode's engine per worker.
+  measured here against local mode's engine per worker;
+- ``batch ray (base)``, with ``--base DIR``: ``batch ray`` with the subflow of another tree (before
+  and after a change, in one run).
+
+Only Ray runs have a Ray head on the machine (before 2026-12-03 16:00 UTC one head stayed up for
+every run, local ones too, and its daemons took ~1.5-2 s of CPU from each local run). Each head
+has run one untimed job, so that no timed run gets the worker processes Ray starts ahead only for a
+new head's first job: every run starts its workers as on a cluster that was up before.
 
 Each run is done ``--rounds`` times, in rotating order (other jobs' load drifts), and the median is
 reported. Prints a Markdown table (aggregate media-seconds per second and ratios) and writes JSON,
@@ -40,15 +48,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.extract_bench import machine, media_seconds  # noqa: E402
+from benchmarks.extract_bench import generated, machine, media_seconds  # noqa: E402
 
 OUT = ROOT / "bench-out"
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # the ray CLI, also where Ray came without its script
 
 
-def timed(args: list[str]) -> float:
+def timed(args: list[str], tree: Path = ROOT) -> float:
+    """Seconds one subflow command took, run with the subflow of ``tree`` (its folder is also where Ray's
+    workers look first for code: Ray puts the driver's working directory on their path)."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "subflow.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run([sys.executable, "-m", "subflow.cli", *args], capture_output=True, text=True, cwd=tree, env=env)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"failed: subflow {' '.join(args)}\n{proc.stderr[-3000:]}")
@@ -62,11 +73,12 @@ def ray_head(temp: Path) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     address = f"127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # each run's workers find its tree (see timed)
     head = subprocess.Popen(
         [*RAY, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", str(os.cpu_count()),
          "--include-dashboard", "false", "--object-store-memory", str(200 * 1024 * 1024), "--temp-dir", str(temp),
          "--disable-usage-stats", "--block"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
     deadline = time.monotonic() + 120
     while subprocess.run([*RAY, "status", "--address", address], capture_output=True).returncode != 0:
@@ -74,7 +86,28 @@ def ray_head(temp: Path) -> tuple[subprocess.Popen, str]:
             head.terminate()
             raise SystemExit("the Ray head did not start")
         time.sleep(1)
+    # The first job on a new head finds worker processes already started for it; later ones (every run
+    # on a cluster that was up before) do not. A first job that times nothing leaves every run the latter.
+    subprocess.run([sys.executable, "-c", f"import ray; ray.init(address={address!r}); ray.shutdown()"], env=env,
+                   capture_output=True, check=True)
     return head, address
+
+
+def generated_batch(count: int, height: int) -> list[Path]:
+    """``count`` benchmark videos of episode-like length: 60 to 120 s, evenly spread, languages in turn
+    (English, Chinese, Chinese over English, mixed lines), each from its own seed; rendered once into bench-out/."""
+    languages = ("en", "zh", "bi", "mixed")
+    return [
+        generated(height, round(60 + 60 * i / max(1, count - 1)), languages[i % len(languages)], seed=i + 1)
+        for i in range(count)
+    ]
+
+
+def stop_head(head: subprocess.Popen) -> None:
+    """Stop a head from :func:`ray_head` (its `ray start --block` ends the node's processes), then let them go."""
+    head.terminate()
+    head.wait(timeout=90)
+    time.sleep(2)
 
 
 def manifest_costs(out: Path) -> list[dict]:
@@ -88,16 +121,23 @@ def _ratio(median: dict[str, float], name: str, wall: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", nargs="*", type=Path, help="videos to run (default: the 8 bundled samples)")
+    parser.add_argument("--videos", nargs="*", type=Path, help="videos to run (default: the bundled samples)")
+    parser.add_argument("--generate", type=int, metavar="N", help="run N generated videos of 60-120 s instead "
+                        "(samples/generate.py bench, seeds 1..N, rendered once into bench-out/)")
+    parser.add_argument("--height", type=int, default=720, help="frame height of the --generate videos (default 720)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray runs")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every run, in rotating order (median reported)")
     parser.add_argument("--runs", help="comma-separated subset of the runs below, e.g. 'extract all,batch ray'")
     parser.add_argument("--args", default="", help="more arguments for every subflow command, e.g. on a GPU host "
                         "'--engine hunyuan-transformers --set engines.hunyuan-transformers.model=/ckpt'")
+    parser.add_argument("--base", type=Path, metavar="DIR", help="also run 'batch ray (base)': Ray mode with the subflow "
+                        "of another tree, e.g. `git archive COMMIT | tar -x -C DIR`, for before and after in one run")
     parser.add_argument("--out", type=Path, default=OUT / "batch.json")
     args = parser.parse_args()
     extra = args.args.split()
-    videos = args.videos or sorted((ROOT / "samples").glob("*.mp4"))
+    videos = args.videos or (generated_batch(args.generate, args.height) if args.generate else None) or sorted(
+        (ROOT / "samples").glob("*.mp4")
+    )
     media = sum(media_seconds(v)[0] for v in videos)
     work = Path(tempfile.mkdtemp(prefix="batch-bench-"))
     inputs = work / "in"
@@ -113,32 +153,36 @@ def main() -> int:
         "extract all": [["extract", *[str(inputs / n) for n in names], "-o", "{out}", "-q"]],
         "batch local": [["batch", str(inputs), "--out-dir", "{out}", "-q"]],
     }
-    head = None
-    if not args.no_ray:
-        head, address = ray_head(work / "ray")
-        commands["batch ray"] = [["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", address]]
+    if not args.no_ray:  # "{ray}": the address of a head started for that run
+        commands["batch ray"] = [["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", "{ray}"]]
         commands["batch ray, engine CPU 0"] = [
-            ["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", address, "--set", "batch.cpus_per_engine=0"]
+            ["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", "{ray}", "--set", "batch.cpus_per_engine=0"]
         ]
+        if args.base:
+            commands["batch ray (base)"] = commands["batch ray"]
     if args.runs:
         commands = {name: commands[name] for name in args.runs.split(",")}
     commands = {name: [cmd + extra for cmd in cmds] for name, cmds in commands.items()}
     runs: dict[str, list[float]] = {name: [] for name in commands}
     costs: dict[str, list[dict]] = {}
-    try:
-        for round_ in range(args.rounds):
-            order = list(commands)[round_ % len(commands):] + list(commands)[: round_ % len(commands)]  # rotate: load drifts
-            for name in order:
-                out = work / f"{name.replace(' ', '_').replace(',', '')}_{round_}"
-                out.mkdir()
-                runs[name].append(sum(timed([a.replace("{out}", str(out)) for a in cmd]) for cmd in commands[name]))
-                if name.startswith("batch"):
-                    costs[name] = manifest_costs(out)
-                print(f"round {round_ + 1}: {name}: {runs[name][-1]:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
-    finally:
-        if head is not None:
-            head.terminate()
-            head.wait(timeout=90)
+    for round_ in range(args.rounds):
+        order = list(commands)[round_ % len(commands):] + list(commands)[: round_ % len(commands)]  # rotate: load drifts
+        for name in order:
+            slug = f"{name.replace(' ', '_').replace(',', '').replace('(', '').replace(')', '')}_{round_}"
+            out = work / slug
+            out.mkdir()
+            tree = args.base.resolve() if name.endswith("(base)") else ROOT
+            # A Ray run gets a head of its own, up only for it: the other runs have the machine without Ray.
+            head, address = ray_head(work / f"ray_{slug}") if "{ray}" in commands[name][0] else (None, "")
+            try:
+                runs[name].append(sum(timed([a.replace("{out}", str(out)).replace("{ray}", address) for a in cmd], tree)
+                                      for cmd in commands[name]))
+            finally:
+                if head is not None:
+                    stop_head(head)
+            if name.startswith("batch"):
+                costs[name] = manifest_costs(out)
+            print(f"round {round_ + 1}: {name}: {runs[name][-1]:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
 
     median = {name: statistics.median(times) for name, times in runs.items()}
     base = median[next(iter(median))]  # the first run named

@@ -96,13 +96,14 @@ def scored(gt_path: Path, pred_path: Path, fps: float, until: float | None = Non
     return score(gt, pred, frame_duration=1 / fps).to_dict()
 
 
-def generated(height: int, seconds: int, lang: str) -> Path:
-    path = OUT / f"gen_{lang}_{height}p_{seconds}s.mp4"
+def generated(height: int, seconds: int, lang: str, seed: int = 0) -> Path:
+    """A benchmark video from samples/generate.py, rendered once into bench-out/ and reused."""
+    path = OUT / (f"gen_{lang}_{height}p_{seconds}s.mp4" if not seed else f"gen_{lang}_{height}p_{seconds}s_seed{seed}.mp4")
     if not path.exists():
         OUT.mkdir(exist_ok=True)
         subprocess.run(
             [sys.executable, str(ROOT / "samples" / "generate.py"), "bench", "--duration", str(seconds),
-             "--height", str(height), "--lang", lang, "--out", str(path)],
+             "--height", str(height), "--lang", lang, "--seed", str(seed), "--out", str(path)],
             check=True, cwd=ROOT,
         )
     return path

@@ -7,12 +7,14 @@ a rerun and Ctrl-C are each checked against the manifest and the files.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,11 @@ from batch_support import (
     assert_same_as_extract, batch_inputs, cmdline, config_file, extract_reference, interrupt_after_first, manifest, start, subflow,
     video_tree, wait_for,
 )
+from slow_engine import SlowRapid
+from synth import draw, plain
+from subflow.config import Config
+from subflow.engines import ENGINES, Engine
+from subflow.records import Task
 
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.batch, pytest.mark.slow]
@@ -161,3 +168,59 @@ def test_each_video_keeps_its_own_script_check_on_the_shared_actor(cluster, tmp_
         video = next(tree.rglob(f"{name}.mp4"))
         ref = extract_reference(video, tmp_path / "ref" / f"{name}.srt", config)
         assert (out / ("season2/" if i % 2 else "") / f"{name}.srt").read_bytes() == ref, f"{name}: batch and extract differ"
+
+
+class RecordingRapid(SlowRapid):
+    """The slow rapid engine, noting when each call ran and on which engine (a video's view or the engine itself)."""
+
+    name = "recording-rapid"
+    calls: list[tuple[int, float, float]] = []
+
+    async def recognize(self, crops, task):
+        started = time.monotonic()
+        try:
+            return await super().recognize(crops, task)
+        finally:
+            RecordingRapid.calls.append((id(self), started, time.monotonic()))
+
+
+class RecordingShared(RecordingRapid):
+    """The same, keeping no state per video: every video reads through the engine itself (as the GPU engines do)."""
+
+    name = "recording-shared"
+    for_input = Engine.for_input
+
+
+def _overlap(a: tuple[int, float, float], b: tuple[int, float, float]) -> bool:
+    return a[1] < b[2] and b[1] < a[2]
+
+
+@pytest.mark.parametrize("engine, side_by_side", [("recording-rapid", True), ("recording-shared", False)])
+def test_the_engine_actor_reads_videos_side_by_side_each_video_in_order(monkeypatch, engine, side_by_side):
+    """Each video's view of the engine runs one call at a time, in order (so its reads, and its script check,
+    are as in extract); the views of different videos run at the same time, as the engines of local mode's
+    workers do. An engine that all videos share keeps its own bound (``max_inflight``, 1 here)."""
+    from subflow.batch.ray_runner import EngineActor
+
+    monkeypatch.setitem(ENGINES, engine, f"{__name__}:{'RecordingRapid' if side_by_side else 'RecordingShared'}")
+    monkeypatch.setattr(RecordingRapid, "calls", [])
+    config = Config()
+    config.recognizer.engine = engine
+    config.batch.engine_batch = 1  # one crop per call: a video's two requests are two calls
+    actor = EngineActor(config)
+    texts = {"a": ["FIRST LINE", "SECOND LINE"], "b": ["THIRD LINE", "FOURTH LINE"]}
+    crops = {video: [draw(plain(0, None), [text], "bottom")[-120:] for text in lines] for video, lines in texts.items()}
+
+    async def read_all():
+        requests = [actor.recognize([crop], Task(), video) for video in texts for crop in crops[video]]
+        return await asyncio.gather(*requests)
+
+    answers = asyncio.run(read_all())
+    assert [answer.lines for [answer] in answers] == [(text,) for lines in texts.values() for text in lines]
+    calls = RecordingRapid.calls
+    assert len(calls) == 4
+    same = [(x, y) for i, x in enumerate(calls) for y in calls[i + 1:] if x[0] == y[0]]
+    assert same and not any(_overlap(x, y) for x, y in same)  # one call at a time per engine
+    across = [(x, y) for i, x in enumerate(calls) for y in calls[i + 1:] if x[0] != y[0]]
+    assert any(_overlap(x, y) for x, y in across) == side_by_side
+    assert len({engine for engine, _, _ in calls}) == (2 if side_by_side else 1)

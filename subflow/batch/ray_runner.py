@@ -12,7 +12,9 @@ else in the pipeline knows it is remote.
 - Batching across videos: an actor serves many videos at once; while its engine
   is busy, requests queue, and the next engine call takes every queued crop (up
   to ``batch.engine_batch``). On a GPU, one engine call reads crops of many
-  videos.
+  videos. An engine that keeps state per video (``Engine.for_input``) gives each
+  video a view of its loaded model instead; the views of different videos read
+  side by side, each one call at a time, as the engines of local mode's workers do.
 - Back-pressure: each video keeps at most ``batch.inflight`` requests in flight
   (the recogniser's own bound), and the driver gives an actor at most
   ``batch.videos_per_engine`` videos at a time (Ray's documented pattern of
@@ -50,7 +52,7 @@ from .inputs import Item
 from .work import GPU_ENGINES, VideoResult, extract_video, worker_name
 
 
-@dataclass
+@dataclass(eq=False)  # told apart by identity (they hold arrays)
 class _Request:
     crops: list[np.ndarray]
     task: Task
@@ -66,10 +68,9 @@ class EngineActor:
         self.engine = create_engine(name, **config.engine_options(name))
         self.engine.load()  # now, while the first tasks start, not on their first crops
         self.limit = config.batch.engine_batch or 4 * self.engine.max_batch
-        self.slots = max(1, self.engine.max_inflight)
         self.videos: dict[str, Engine] = {}  # video -> the engine it reads with (Engine.for_input)
-        self.waiting: deque[_Request] = deque()
-        self.busy = 0
+        self.waiting: list[_Request] = []
+        self.busy: dict[int, int] = {}  # id of an engine (or view) -> its calls running now
         self.calls = self.crops = self.requests = 0
 
     def info(self) -> dict:
@@ -92,22 +93,31 @@ class EngineActor:
         self.videos.pop(video, None)
 
     def _start_calls(self) -> None:
-        while self.waiting and self.busy < self.slots:
-            self.busy += 1
-            asyncio.get_running_loop().create_task(self._call(self._take()))
+        while batch := self._take():
+            engine = id(batch[0].engine)
+            self.busy[engine] = self.busy.get(engine, 0) + 1
+            asyncio.get_running_loop().create_task(self._call(batch))
 
     def _take(self) -> list[_Request]:
-        """Queued requests (of one task and engine) for one engine call: up to ``limit`` crops, at least one request."""
-        batch = [self.waiting.popleft()]
-        size = len(batch[0].crops)
-        while (
-            self.waiting
-            and self.waiting[0].task == batch[0].task
-            and self.waiting[0].engine is batch[0].engine
-            and size + len(self.waiting[0].crops) <= self.limit
-        ):
-            size += len(self.waiting[0].crops)
-            batch.append(self.waiting.popleft())
+        """Queued requests for one engine call, none if every waiting request's engine is busy.
+
+        Each engine (a view per video, or the one engine all videos share) runs at most its
+        ``max_inflight`` calls at once, as it would in ``extract``; views of different videos run
+        side by side, like the engines of local mode's workers. A call takes the oldest request
+        whose engine has a free slot and the later ones of the same engine and task, in their
+        order, up to ``limit`` crops."""
+        first = next((r for r in self.waiting if self.busy.get(id(r.engine), 0) < max(1, r.engine.max_inflight)), None)
+        if first is None:
+            return []
+        batch, size = [], 0
+        for request in list(self.waiting):
+            if request.engine is not first.engine or request.task != first.task:
+                continue
+            if batch and size + len(request.crops) > self.limit:
+                break  # a later request of this engine must not go before this one
+            batch.append(request)
+            size += len(request.crops)
+            self.waiting.remove(request)
         return batch
 
     async def _call(self, batch: list[_Request]) -> None:
@@ -125,7 +135,10 @@ class EngineActor:
                 if not request.answer.done():
                     request.answer.set_exception(exc)
         finally:
-            self.busy -= 1
+            engine = id(batch[0].engine)
+            self.busy[engine] -= 1
+            if not self.busy[engine]:
+                del self.busy[engine]
             self._start_calls()
 
 

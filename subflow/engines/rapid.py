@@ -98,7 +98,8 @@ class RapidEngine(CPUEngine):
         self.script_check = ScriptCheck(switch=self.settings.switch_script)
         self._ocr = None
         self._switched: Engine | None = None  # the tesseract engine the script check switched to
-        self._lock = threading.Lock()  # one model call at a time; also guards the lazy load
+        self._lock = threading.Lock()  # one read at a time (per view, see for_input); also guards the lazy load
+        self._det_lock = threading.Lock()  # the DB detector, shared by every view (rapidocr's detector keeps state per call)
 
     def read(self, crops: list[np.ndarray]) -> list[Recognition]:
         with self._lock:
@@ -144,12 +145,15 @@ class RapidEngine(CPUEngine):
             self._model()
 
     def for_input(self) -> "RapidEngine":
-        """A view for one input: the same models and model lock, its own script check (kept per input,
-        as :meth:`reset` keeps it for one input after another)."""
+        """A view for one input: the same loaded models, its own script check (kept per input, as
+        :meth:`reset` keeps it for one input after another) and its own lock, so that the views of
+        different inputs can read at the same time, as engines of their own would (onnxruntime
+        sessions and rapidocr's recogniser may be called from several threads)."""
         self.load()
         view = copy.copy(self)
         view.script_check = ScriptCheck(switch=self.settings.switch_script)
         view._switched = None
+        view._lock = threading.Lock()
         return view
 
     def describe(self) -> str:
@@ -187,7 +191,8 @@ class RapidEngine(CPUEngine):
                 boxes.sort(key=lambda b: (b.y0, b.x0))
             return boxes
         height, width = crop.shape[:2]
-        result = self._model()(np.ascontiguousarray(crop[:, :, ::-1]), use_det=True, use_cls=False, use_rec=False)
+        with self._det_lock:
+            result = self._model()(np.ascontiguousarray(crop[:, :, ::-1]), use_det=True, use_cls=False, use_rec=False)
         if result.boxes is None or len(result.boxes) == 0:
             return []
         words = []
