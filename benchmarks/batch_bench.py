@@ -54,7 +54,7 @@ OUT = ROOT / "bench-out"
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # the ray CLI, also where Ray came without its script
 
 
-def timed(args: list[str], tree: Path = ROOT) -> float:
+def timed(args: list[str], tree: Path = ROOT) -> tuple[float, str]:
     """Seconds one subflow command took, run with the subflow of ``tree`` (its folder is also where Ray's
     workers look first for code: Ray puts the driver's working directory on their path)."""
     env = dict(os.environ, PYTHONPATH=str(tree))
@@ -63,7 +63,7 @@ def timed(args: list[str], tree: Path = ROOT) -> float:
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"failed: subflow {' '.join(args)}\n{proc.stderr[-3000:]}")
-    return elapsed
+    return elapsed, proc.stdout
 
 
 def ray_head(temp: Path) -> tuple[subprocess.Popen, str]:
@@ -162,9 +162,12 @@ def main() -> int:
             commands["batch ray (base)"] = commands["batch ray"]
     if args.runs:
         commands = {name: commands[name] for name in args.runs.split(",")}
-    commands = {name: [cmd + extra for cmd in cmds] for name, cmds in commands.items()}
+    # batch commands print their summary (--json): Ray mode's says how long each engine actor took to load
+    commands = {name: [cmd + extra + (["--json"] if cmd[0] == "batch" else []) for cmd in cmds]
+                for name, cmds in commands.items()}
     runs: dict[str, list[float]] = {name: [] for name in commands}
     costs: dict[str, list[dict]] = {}
+    engines: dict[str, list[dict]] = {}
     for round_ in range(args.rounds):
         order = list(commands)[round_ % len(commands):] + list(commands)[: round_ % len(commands)]  # rotate: load drifts
         for name in order:
@@ -175,13 +178,17 @@ def main() -> int:
             # A Ray run gets a head of its own, up only for it: the other runs have the machine without Ray.
             head, address = ray_head(work / f"ray_{slug}") if "{ray}" in commands[name][0] else (None, "")
             try:
-                runs[name].append(sum(timed([a.replace("{out}", str(out)).replace("{ray}", address) for a in cmd], tree)
-                                      for cmd in commands[name]))
+                results = [timed([a.replace("{out}", str(out)).replace("{ray}", address) for a in cmd], tree)
+                           for cmd in commands[name]]
             finally:
                 if head is not None:
                     stop_head(head)
+            runs[name].append(sum(seconds for seconds, _ in results))
             if name.startswith("batch"):
                 costs[name] = manifest_costs(out)
+                engines[name] = json.loads(results[-1][1])["engines"]
+                if engines[name]:
+                    print(f"  {name}: engine actors {engines[name]}", flush=True)
             print(f"round {round_ + 1}: {name}: {runs[name][-1]:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
 
     median = {name: statistics.median(times) for name, times in runs.items()}
@@ -197,7 +204,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps({"machine": machine(), "date": started_at, "videos": names, "media_seconds": media, "runs": runs,
-                    "median": median, "costs": costs, "args": args.args}, indent=1)
+                    "median": median, "costs": costs, "engines": engines, "args": args.args}, indent=1)
     )
     shutil.rmtree(work, ignore_errors=True)
     return 0

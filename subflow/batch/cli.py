@@ -205,7 +205,9 @@ def _report(tally: Tally, args: argparse.Namespace, interrupted: bool) -> int:
         calls, requests, crops = (sum(e[k] for e in tally.engines) for k in ("calls", "requests", "crops"))
         sys.stderr.write(
             f"  {len(tally.engines)} shared engines: {crops} crops in {calls} calls "
-            f"({requests / calls if calls else 0:.2f} video requests per call)\n"
+            f"({requests / calls if calls else 0:.2f} video requests per call); loaded in "
+            f"{max(e['load_s'] for e in tally.engines):.1f} s, busy {sum(e['call_s'] for e in tally.engines):.1f} s, "
+            f"slowest call {max(e['slowest_call_s'] for e in tally.engines):.1f} s\n"
         )
     if interrupted:
         sys.stderr.write("subflow batch: interrupted; finished videos are in the manifest, rerun to do the rest\n")

@@ -23,7 +23,7 @@ class Tally:
     media: float = 0.0  # media seconds of the videos finished in this run
     started: float = field(default_factory=time.perf_counter)
     records: list[Record] = field(default_factory=list)
-    engines: list[dict] = field(default_factory=list)  # Ray mode: calls, requests and crops of each engine actor
+    engines: list[dict] = field(default_factory=list)  # Ray mode, each engine actor: calls, requests, crops, load and call seconds
 
     @property
     def finished(self) -> int:

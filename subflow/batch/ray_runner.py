@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -65,19 +66,23 @@ class EngineActor:
 
     def __init__(self, config: Config) -> None:
         name = config.recognizer.engine
+        started = time.perf_counter()
         self.engine = create_engine(name, **config.engine_options(name))
         self.engine.load()  # now, while the first tasks start, not on their first crops
+        self.load_s = time.perf_counter() - started  # a GPU engine's compilation shows here
         self.limit = config.batch.engine_batch or 4 * self.engine.max_batch
         self.videos: dict[str, Engine] = {}  # video -> the engine it reads with (Engine.for_input)
         self.waiting: list[_Request] = []
         self.busy: dict[int, int] = {}  # id of an engine (or view) -> its calls running now
         self.calls = self.crops = self.requests = 0
+        self.call_s = self.slowest_call_s = 0.0  # engine time, and the longest call (a recompilation shows there)
 
     def info(self) -> dict:
         return {"max_batch": self.engine.max_batch, "describe": self.engine.describe(), "worker": worker_name()}
 
     def stats(self) -> dict:
-        return {"calls": self.calls, "crops": self.crops, "requests": self.requests}
+        return {"calls": self.calls, "crops": self.crops, "requests": self.requests, "load_s": round(self.load_s, 2),
+                "call_s": round(self.call_s, 2), "slowest_call_s": round(self.slowest_call_s, 2)}
 
     async def recognize(self, crops: Sequence[np.ndarray], task: Task, video: str) -> list[Recognition]:
         engine = self.videos.get(video)
@@ -121,6 +126,7 @@ class EngineActor:
         return batch
 
     async def _call(self, batch: list[_Request]) -> None:
+        started = time.perf_counter()
         try:
             answers = await batch[0].engine.recognize([crop for r in batch for crop in r.crops], batch[0].task)
             start = 0
@@ -135,6 +141,9 @@ class EngineActor:
                 if not request.answer.done():
                     request.answer.set_exception(exc)
         finally:
+            seconds = time.perf_counter() - started
+            self.call_s += seconds
+            self.slowest_call_s = max(self.slowest_call_s, seconds)
             engine = id(batch[0].engine)
             self.busy[engine] -= 1
             if not self.busy[engine]:
