@@ -222,9 +222,9 @@ class StyleFilter:
         update, look, cue = held.update, held.look, held.update.cue
         assert look is not None and cue is not None
         strict = not self._confident(cue)
-        if self._drop_lines(held, style, strict):
-            look = held.look
-            assert look is not None
+        self._drop_lines(held, style, strict)
+        look = held.look  # the kept lines' look, when a sign was dropped
+        assert look is not None
         reason = judge(look, style, self.config, self.height, strict=strict)
         if not reason:
             if self._teaches(held):
@@ -234,29 +234,27 @@ class StyleFilter:
         cue.rejected = f"not in the subtitle style: {reason}"
         return CueUpdate(cue, final=True, revision=update.revision, meta={**update.meta, "retracted": True, "rejected": cue.rejected})
 
-    def _drop_lines(self, held: _Held, style: list, strict: bool) -> bool:
+    def _drop_lines(self, held: _Held, style: list, strict: bool) -> None:
         """Drop the blocks of a cue's text that are out of the style, when others are in it and the
         text lines pair with the lines found (as many). The cue's look becomes its kept lines'."""
         cue, lines, blocks = held.update.cue, held.lines, held.blocks
         if cue is None or not lines or not blocks or len(blocks) < 2 or len(lines) != len(cue.lines):
-            return False
+            return
         looks = [_look([lines[k] for k in block], cue.region, self.width, self.height) for block in blocks]
         reasons = [judge(look, style, self.config, self.height, strict=strict) for look in looks]
         kept = sorted(k for block, reason in zip(blocks, reasons) if not reason for k in block)
         if not kept or len(kept) == len(lines):
-            return False
+            return
         for block, reason in zip(blocks, reasons):
-            for k in block:
-                if reason:
-                    cue.dropped.append((cue.lines[k], f"not in the subtitle style: {reason}"))
-                    self.dropped += 1
+            if reason:
+                cue.dropped.extend((cue.lines[k], f"not in the subtitle style: {reason}") for k in block)
+                self.dropped += len(block)
         cue.lines = [cue.lines[k] for k in kept]
         held.lines = [lines[k] for k in kept]
         held.blocks = [list(range(len(kept)))]
         held.look = _look(held.lines, cue.region, self.width, self.height)
         cue.box = union_box(held.lines)  # where the subtitle's text sits, without the sign
         _crop_to(cue, cue.box, held.look.line_height)  # what an image translator or a reviewer sees: the subtitle alone
-        return True
 
     def _queued(self, judged: Iterable[CueUpdate]) -> Iterator[CueUpdate]:
         """Files: hold each judged final until the next final of its band, which continues it when a
