@@ -127,7 +127,9 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=720, help="frame height of the --generate videos (default 720)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray runs")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every run, in rotating order (median reported)")
-    parser.add_argument("--runs", help="comma-separated subset of the runs below, e.g. 'extract all,batch ray'")
+    parser.add_argument("--runs", help="comma-separated subset of the runs below, e.g. 'extract all,batch ray'; "
+                        "the runs: 'extract x N', 'extract all', 'batch local', 'batch ray', "
+                        "'batch ray (engine CPUs 0)', 'batch ray (engine CPUs 4)', 'batch ray (base)' (with --base)")
     parser.add_argument("--args", default="", help="more arguments for every subflow command, e.g. on a GPU host "
                         "'--engine hunyuan-transformers --set engines.hunyuan-transformers.model=/ckpt'")
     parser.add_argument("--base", type=Path, metavar="DIR", help="also run 'batch ray (base)': Ray mode with the subflow "
@@ -155,12 +157,18 @@ def main() -> int:
     }
     if not args.no_ray:  # "{ray}": the address of a head started for that run
         commands["batch ray"] = [["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", "{ray}"]]
-        commands["batch ray, engine CPU 0"] = [
-            ["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", "{ray}", "--set", "batch.cpus_per_engine=0"]
-        ]
+        # The engine actor's reserved CPUs also set its threads: Ray gives it OMP_NUM_THREADS = its num_cpus
+        # (at least 1), and torch sizes its CPU thread pool by that.
+        for cpus in (0, 4):
+            commands[f"batch ray (engine CPUs {cpus})"] = [
+                ["batch", str(inputs), "--out-dir", "{out}", "-q", "--ray", "{ray}", "--set", f"batch.cpus_per_engine={cpus}"]
+            ]
         if args.base:
             commands["batch ray (base)"] = commands["batch ray"]
     if args.runs:
+        unknown = [name for name in args.runs.split(",") if name not in commands]
+        if unknown:
+            parser.error(f"unknown run {unknown[0]!r}; the runs: {', '.join(repr(n) for n in commands)}")
         commands = {name: commands[name] for name in args.runs.split(",")}
     # batch commands print their summary (--json): Ray mode's says how long each engine actor took to load
     commands = {name: [cmd + extra + (["--json"] if cmd[0] == "batch" else []) for cmd in cmds]

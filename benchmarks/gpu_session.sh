@@ -29,9 +29,14 @@ T="--engine hunyuan-transformers --set engines.hunyuan-transformers.model=$CKPT 
 run vllm_profile 480 python3 benchmarks/gpu_vllm.py --path inprocess --checkpoint "$CKPT" --cap-gib 24 --kv-gib 16 \
     --batches 1,64 --profile "$R/prof" --out "$R/vllm_profile.json" $X
 # issue 11: 16 1080p videos with the GPU engine, one extract process (one video after another) vs batch on a
-# Ray head here; the summaries say how long each engine took to load (the last run's Ray actor took ~155 s)
-run batch 720 python3 benchmarks/batch_bench.py --videos /tmp/v16/*.mp4 --rounds 1 --runs "extract all,batch ray" \
+# Ray head here; the summaries say how long each engine took to load (the last run's Ray actor took ~155 s).
+# The actor reserving 4 CPUs runs torch with 4 threads (Ray sets OMP_NUM_THREADS to them) where the default
+# one runs with 1 and extract's process with 16: does its load take extract's time then?
+run batch 900 python3 benchmarks/batch_bench.py --videos /tmp/v16/*.mp4 --rounds 1 \
+    --runs "extract all,batch ray,batch ray (engine CPUs 4)" \
     --args "$T --set recognizer.min_confidence=0" --out "$R/batch_gpu.json"
+# ... and extract's own load, measured rather than inferred (its -v log: "engine ...: loaded in N s")
+run extract_load 400 python3 -m subflow.cli extract /tmp/v16/v1.mp4 -o /tmp/v1.srt -v $T --set recognizer.min_confidence=0
 # issue 12: vllm serve with 4 API server processes (each prepares its own images) + hunyuan-api
 run vllm_server4 540 python3 benchmarks/gpu_vllm.py --path server --checkpoint "$CKPT" --cap-gib 24 \
     --set 'engine_args={"kv_cache_memory_bytes": 17179869184, "api_server_count": 4}' \

@@ -107,6 +107,7 @@ def test_ray_batch_equals_extract_and_survives_a_corrupt_file(first_run):
     assert engine["crops"] > 0 and engine["requests"] >= engine["calls"] > 0
     # and says what it cost: its load, its engine time, its longest call (where a slow start would show)
     assert 0 < engine["load_s"] < summary["wall_seconds"] and 0 < engine["slowest_call_s"] <= engine["call_s"]
+    assert engine["omp_threads"] == "1"  # Ray's setting for an actor reserving under one CPU (3 here: it reserves 0)
 
 
 def test_a_rerun_on_ray_skips_completed_work(first_run):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 import uuid
@@ -81,8 +82,10 @@ class EngineActor:
         return {"max_batch": self.engine.max_batch, "describe": self.engine.describe(), "worker": worker_name()}
 
     def stats(self) -> dict:
+        # Ray sets OMP_NUM_THREADS to the actor's reserved CPUs (at least 1): torch's CPU threads follow it
         return {"calls": self.calls, "crops": self.crops, "requests": self.requests, "load_s": round(self.load_s, 2),
-                "call_s": round(self.call_s, 2), "slowest_call_s": round(self.slowest_call_s, 2)}
+                "call_s": round(self.call_s, 2), "slowest_call_s": round(self.slowest_call_s, 2),
+                "omp_threads": os.environ.get("OMP_NUM_THREADS", "")}
 
     async def recognize(self, crops: Sequence[np.ndarray], task: Task, video: str) -> list[Recognition]:
         engine = self.videos.get(video)

@@ -15,6 +15,7 @@ decode step a CUDA graph that does not depend on the crop size);
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from .base import EngineError
 from ..records import Task
 from .hunyuan_common import Answer, HunyuanEngine, HunyuanOptions, chat_messages, grid_size
 from .hunyuan_kernels import fp8_linear, fused_rows, quantize_rows
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,6 +102,7 @@ class HunyuanTransformersEngine(HunyuanEngine):
         With ``cache = "graphs"`` this also captures the decode graphs and, with
         ``compile``, compiles (the first time ~1-2 min; inductor caches it on disk).
         """
+        started = time.perf_counter()
         with self._load_lock:
             if self._model is not None:
                 return
@@ -109,6 +113,9 @@ class HunyuanTransformersEngine(HunyuanEngine):
             low, high = max(s.min_pixels, low), min(s.max_pixels, high)
             h, w = grid_size(192, 1920, low, max(low, high))
             self.generate_batch([np.zeros((h, w, 3), np.uint8)] * 2, s.prompt(Task()))
+        # start-up is most of a short job's time on a GPU: say where it went (-v)
+        log.info("engine %s: loaded in %.1f s (%s on %s, cache %s, compile %s)", self.name, time.perf_counter() - started,
+                 self.settings.model, self.device, self.cache, "on" if self.compile else "off")
 
     def _load(self) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -247,7 +248,9 @@ def test_engine_arguments_carry_the_release_adjustments_and_the_users_word_wins(
 # batched, in any order, with crops of several sizes (weights re-drawn wider so answers differ per crop;
 # float32 on the CPU, so equality is exact).
 GRAPHS_CHECK = r'''
-import sys, numpy as np, torch
+import logging, sys, numpy as np, torch
+logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+logging.getLogger("subflow").setLevel(logging.INFO)  # what -v shows: each engine's load time
 from subflow.engines.hunyuan_transformers import HunyuanTransformersEngine
 from subflow.engines.hunyuan_common import PROMPTS, chat_messages
 kw = dict(model=sys.argv[1], max_tokens=12, min_pixels=32 * 32, max_pixels=65536)
@@ -277,3 +280,5 @@ def test_transformers_graphs_loop_answers_as_generate(vllm_python, tiny_checkpoi
     distinct, same, same_reversed, ids_ok = out.stdout.split()[-4:]
     assert int(distinct) >= 3  # the re-drawn weights really tell crops apart
     assert (same, same_reversed, ids_ok) == ("True", "True", "True"), out.stdout + out.stderr
+    loads = re.findall(r"engine hunyuan-transformers: loaded in \d+\.\d s \(.+ on cpu, cache (\w+), compile (\w+)\)", out.stderr)
+    assert loads == [("dynamic", "off"), ("graphs", "off")], out.stderr
