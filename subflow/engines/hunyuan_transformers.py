@@ -153,9 +153,7 @@ class HunyuanTransformersEngine(HunyuanEngine):
         import torch
 
         self.load()
-        text = self._processor.apply_chat_template(
-            chat_messages(prompt, {"type": "image"}), tokenize=False, add_generation_prompt=True
-        )
+        text = self.prompt_text(prompt)
         if self._decoder is not None:
             with torch.inference_mode():
                 return self._generate_graphs(images, text)
@@ -163,11 +161,7 @@ class HunyuanTransformersEngine(HunyuanEngine):
         s = self.sampling
         for start in range(0, len(images), self.max_batch):
             chunk = images[start : start + self.max_batch]
-            # Image preprocessing runs on the model's device (the torchvision processor accepts it).
-            inputs = self._processor(text=[text] * len(chunk), images=chunk, return_tensors="pt", padding=True, device=self.device)
-            inputs = inputs.to(self.device)
-            if "pixel_values" in inputs:
-                inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+            inputs = self.model_inputs(chunk, text)
             with torch.inference_mode():
                 output = self._model.generate(
                     **inputs,
@@ -183,6 +177,23 @@ class HunyuanTransformersEngine(HunyuanEngine):
                 truncated = len(row) >= s.max_tokens and not eos_ids.intersection(row)
                 answers.append(Answer(decoded, truncated=truncated))
         return answers
+
+    def prompt_text(self, prompt: str) -> str:
+        """The chat-templated prompt for one image (its placeholder is expanded by :meth:`model_inputs`)."""
+        self.load()
+        return self._processor.apply_chat_template(
+            chat_messages(prompt, {"type": "image"}), tokenize=False, add_generation_prompt=True
+        )
+
+    def model_inputs(self, images: list[np.ndarray], text: str) -> Any:
+        """Token ids (left-padded), pixels and grids for a batch of prepared images, on the model's device."""
+        self.load()
+        # Image preprocessing runs on the model's device (the torchvision processor accepts it).
+        inputs = self._processor(text=[text] * len(images), images=images, return_tensors="pt", padding=True, device=self.device)
+        inputs = inputs.to(self.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        return inputs
 
     def _generate_graphs(self, images: list[np.ndarray], text: str) -> list[Answer]:
         """Batches of equal-shape neighbours (sorted by size), answers returned in the callers' order."""
