@@ -142,13 +142,8 @@ def main() -> int:
     )
     media = sum(media_seconds(v)[0] for v in videos)
     work = Path(tempfile.mkdtemp(prefix="batch-bench-"))
-    inputs = work / "in"
-    inputs.mkdir()
-    for video in videos:
-        shutil.copy(video, inputs / video.name)
-    names = sorted(p.name for p in inputs.iterdir())
-    started_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"machine: {machine()}; {len(names)} videos, {media:.1f} media seconds; {started_at}", flush=True)
+    inputs = work / "in"  # the videos are copied there once the runs asked for are known
+    names = sorted({video.name for video in videos})
 
     commands: dict[str, list[list[str]]] = {
         "extract x N": [["extract", str(inputs / n), "-o", "{out}/" + n + ".srt", "-q"] for n in names],
@@ -166,10 +161,16 @@ def main() -> int:
         if args.base:
             commands["batch ray (base)"] = commands["batch ray"]
     if args.runs:
-        unknown = [name for name in args.runs.split(",") if name not in commands]
+        wanted = args.runs.split(",")
+        unknown = [name for name in wanted if name not in commands]
         if unknown:
             parser.error(f"unknown run {unknown[0]!r}; the runs: {', '.join(repr(n) for n in commands)}")
-        commands = {name: commands[name] for name in args.runs.split(",")}
+        commands = {name: commands[name] for name in wanted}
+    inputs.mkdir()
+    for video in videos:
+        shutil.copy(video, inputs / video.name)
+    started_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"machine: {machine()}; {len(names)} videos, {media:.1f} media seconds; {started_at}", flush=True)
     # batch commands print their summary (--json): Ray mode's says how long each engine actor took to load
     commands = {name: [cmd + extra + (["--json"] if cmd[0] == "batch" else []) for cmd in cmds]
                 for name, cmds in commands.items()}

@@ -97,7 +97,7 @@ class Session:
         self.log = open(tmp / "live.log", "w")
         # Outages must fit in the clip's 7 s gaps, a connection attempt that hangs included: one that
         # reached the server while it was stopped can get no stream after it resumes, and is retried
-        # only after connect_timeout (10 s by default lost two captions, in CI and here, 1 run in 4).
+        # only after connect_timeout (10 s by default lost two captions: once in CI, 1 run in 3 here).
         cmd = [sys.executable, "-m", "subflow.cli", "live", url, "-v", "--ws", f"127.0.0.1:{self.port}",
                "--srt", str(self.srt), "--token-file", str(tokens),
                "--set", "live.timeout=1", "--set", "live.connect_timeout=3",
